@@ -1,0 +1,22 @@
+"""What every benchmark records beside its figures: the machine and the command."""
+import os
+import platform
+import sys
+
+
+def machine():
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpus": gpus, "python": platform.python_version(),
+            "tensorflow": tf.__version__}
+
+
+def command():
+    return "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])

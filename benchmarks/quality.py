@@ -1,0 +1,63 @@
+"""Trains methods on the CIFAR-10 cars and prints the protocol table beside the classical anchors.
+
+    python benchmarks/quality.py --data_dir=../shared/data --epochs=conv=30,ae=40,ae_patch=40
+
+Runs live in --runs_dir/<method> and resume if interrupted. Results (table, per-method training
+time, machine, command) go to --out as JSON.
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+from benchmarks.common import command, machine  # noqa: E402
+from tfinpaint import evaluate as protocol  # noqa: E402
+from tfinpaint.data import take_array  # noqa: E402
+from tfinpaint.train import Config, Experiment  # noqa: E402
+
+flags.DEFINE_list("methods", ["conv", "ae", "ae_patch"], "Methods to train.")
+flags.DEFINE_list("epochs", ["conv=30", "ae=40", "ae_patch=40"], "method=epochs pairs.")
+flags.DEFINE_string("dataset", "cifar10_cars", "Dataset (as in tfinpaint.main).")
+flags.DEFINE_string("data_dir", None, "Data directory (default $TFINPAINT_DATA_DIR).")
+flags.DEFINE_integer("eval_images", 1000, "Protocol test images.")
+flags.DEFINE_string("runs_dir", "runs/benchmark", "Where the runs (checkpoints) live.")
+flags.DEFINE_string("out", "benchmarks/results/quality_cifar10_cars.json", "Results JSON.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    epochs = dict(e.split("=") for e in FLAGS.epochs)
+    fills, trained = {}, {}
+    for method in FLAGS.methods:
+        cfg = Config(method=method, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                     epochs=int(epochs.get(method, 10)), eval_images=FLAGS.eval_images,
+                     model_dir=os.path.join(FLAGS.runs_dir, method))
+        exp = Experiment(cfg)
+        start = time.perf_counter()
+        history = exp.train()
+        seconds = time.perf_counter() - start
+        if history is not None:
+            n = len(history.history["loss"])
+            trained[method] = {"epochs": exp.cfg.epochs, "seconds": seconds,
+                               "seconds_per_epoch": seconds / n,
+                               "val_hole_psnr": history.history["val_hole_psnr"][-1]}
+        fills[method] = exp.fill_fn()
+        splits, cfg = exp.splits, exp.cfg
+    images = take_array(splits.test, FLAGS.eval_images)
+    rows = protocol.evaluate(fills, images, cfg.hole_size)
+    title = (f"{FLAGS.dataset} test: {len(images)} images, {cfg.hole_size}x{cfg.hole_size} "
+             "random holes (numpy default_rng(0)), uint8-rounded, composited")
+    print(protocol.format_table(rows, title))
+    for method, t in trained.items():
+        print(f"{method}: {t['epochs']} epochs, {t['seconds_per_epoch']:.1f} s/epoch")
+    protocol.save_json(FLAGS.out, {"command": command(), "machine": machine(), "title": title,
+                                   "rows": rows, "training": trained})
+    print(f"wrote {FLAGS.out}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,27 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="tfinpaint",
+    version="0.1.0",
+    description="Fill holes in images with deep learning: TensorFlow/Keras 3 methods, one tf.data "
+                "pipeline, keras-tuner search and SavedModels for TF Serving.",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tfinpaint", "tfinpaint.*", "tuner", "tuner.*", "serving",
+                                    "serving.*"]),
+    python_requires=">=3.10,<3.14",
+    install_requires=[
+        "tensorflow>=2.16,<2.22",  # Keras 3 era; tested with 2.21 on CPU
+        "keras>=3.3,<4",
+        "tensorboard>=2.16,<2.22",  # TF 2.21 no longer pulls it in; needed for tf.summary
+        "tensorflow-datasets>=4.9,<5",
+        "keras-tuner>=1.4.7,<1.5",
+        "numpy>=1.26,<3",
+        "absl-py>=2.0,<3",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27"],
+        "baselines": ["opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27"],
+        "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
+    },
+)

@@ -1,0 +1,209 @@
+"""Where images come from: npz files in a data directory, TFDS names, npz paths and image folders.
+
+Every source ends as a `Splits` of three `tf.data.Dataset`s of uint8 [S, S, 3] images. Splits are
+deterministic (no shuffling before the split) and the test split is never trained on.
+"""
+import dataclasses
+import glob
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfinpaint.data.masks import IMAGE_SUFFIXES
+from tfinpaint.utils import UserError
+
+DATA_DIR_ENV = "TFINPAINT_DATA_DIR"
+# Named datasets: the npz file looked for in the data directory, and the TFDS fallback.
+NAMED = {
+    "cifar10_cars": dict(tfds="cifar10", label=1),
+    "cifar10": dict(tfds="cifar10"),
+    # CelebA aligned faces, centre 140x140 crop (the crop used for shared/data/faces64.npz).
+    "faces64": dict(tfds="celeb_a", crop=(40, 20, 140, 140), size=64),
+}
+
+
+class DatasetUnavailable(UserError):
+    """A dataset could not be found or downloaded; the message says how to provide it."""
+
+
+@dataclasses.dataclass
+class Splits:
+    name: str
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    test: tf.data.Dataset
+    sizes: dict  # {"train": n, "val": n, "test": n}
+    image_size: int
+
+
+def resolve_data_dir(data_dir=None):
+    return data_dir or os.environ.get(DATA_DIR_ENV) or None
+
+
+def load_dataset(spec, data_dir=None, image_size=None, val_fraction=0.1):
+    """Returns `Splits` for `spec`: a name in NAMED, `tfds:NAME[/SPLIT]`, `npz:PATH[:KEY]` or
+    `folder:PATH`. Images are resized (centre crop, then area resize) to `image_size` if given."""
+    data_dir = resolve_data_dir(data_dir)
+    kind, _, rest = spec.partition(":")
+    if kind == "npz" and rest:
+        path, _, key = (rest, "", "") if os.path.exists(rest) or ":" not in rest else rest.rpartition(":")
+        arrays = _npz_arrays(path, key or None)
+    elif kind == "folder" and rest:
+        return _folder_splits(spec, rest, image_size or 128, val_fraction)
+    elif kind == "tfds" and rest:
+        return _tfds_splits(spec, rest, dict(tfds=rest), image_size, val_fraction, data_dir)
+    elif spec in NAMED:
+        local = os.path.join(data_dir, spec + ".npz") if data_dir else None
+        if not (local and os.path.exists(local)):
+            return _tfds_splits(spec, NAMED[spec]["tfds"], NAMED[spec], image_size,
+                                val_fraction, data_dir)
+        arrays = _npz_arrays(local, None)
+    else:
+        raise DatasetUnavailable(
+            f"Unknown dataset {spec!r}. Use one of {sorted(NAMED)}, tfds:NAME[/SPLIT], "
+            "npz:PATH[:KEY] or folder:PATH.")
+    return _array_splits(spec, arrays, image_size, val_fraction)
+
+
+def _npz_arrays(path, key):
+    if not os.path.exists(path):
+        raise DatasetUnavailable(f"npz file {path!r} does not exist.")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if key:
+                if key not in npz.files:
+                    raise DatasetUnavailable(f"{path!r} has no array {key!r}; it has {npz.files}.")
+                return {"x": npz[key]}
+            if "x_train" in npz.files and "x_test" in npz.files:
+                return {"x_train": npz["x_train"], "x_test": npz["x_test"]}
+            if "x" in npz.files:
+                return {"x": npz["x"]}
+            images = [k for k in npz.files if npz[k].ndim == 4]
+            if len(images) != 1:
+                raise DatasetUnavailable(
+                    f"{path!r}: say which array holds the images (npz:{path}:KEY); it has {npz.files}.")
+            return {"x": npz[images[0]]}
+    except (OSError, ValueError) as e:
+        raise DatasetUnavailable(f"{path!r} is not a readable npz file: {e}") from None
+
+
+def as_uint8_rgb(x, what="images"):
+    """NHWC uint8 RGB from uint8/float arrays with 1, 3 or 4 channels, or a clear error."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or min(x.shape) == 0:
+        raise DatasetUnavailable(f"{what} must be [N, H, W, 1|3|4] images, got shape {x.shape}.")
+    if x.dtype != np.uint8:
+        if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+            raise DatasetUnavailable(f"{what} must be numeric and finite, got dtype {x.dtype}.")
+        scale = 255.0 if x.max() <= 1.0 else 1.0
+        x = np.clip(np.round(x * scale), 0, 255).astype(np.uint8)
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    return x[..., :3]
+
+
+def _array_splits(name, arrays, image_size, val_fraction):
+    if "x_train" in arrays:
+        train, test = as_uint8_rgb(arrays["x_train"]), as_uint8_rgb(arrays["x_test"])
+    else:  # one array: the last 10% is the test split
+        x = as_uint8_rgb(arrays["x"])
+        n_test = max(1, len(x) // 10)
+        train, test = x[:-n_test], x[-n_test:]
+    n_val = int(round(len(train) * val_fraction))
+    if len(train) - n_val < 1:
+        raise DatasetUnavailable(f"{name}: only {len(train)} training images, too few to split.")
+    train, val = train[:len(train) - n_val], train[len(train) - n_val:]
+    size = image_size or train.shape[1]
+    ds = lambda a: tf.data.Dataset.from_tensor_slices(a).map(
+        lambda im: resize_square(im, size), num_parallel_calls=tf.data.AUTOTUNE)
+    return Splits(name, ds(train), ds(val), ds(test),
+                  {"train": len(train), "val": len(val), "test": len(test)}, size)
+
+
+def resize_square(image, size, crop=None):
+    """uint8 [H, W, C] -> uint8 [size, size, 3]: optional crop (top, left, h, w), then the centre
+    square, then an area resize. Images already at `size` pass through untouched."""
+    image = image[..., :3] if image.shape[-1] != 1 else tf.image.grayscale_to_rgb(image)
+    if crop is not None:
+        image = tf.image.crop_to_bounding_box(image, *crop)
+    shape = tf.shape(image)
+    side = tf.minimum(shape[0], shape[1])
+    image = tf.image.crop_to_bounding_box(image, (shape[0] - side) // 2, (shape[1] - side) // 2,
+                                          side, side)
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    resized = tf.image.resize(image, [size, size], method="area")
+    return tf.ensure_shape(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8),
+                           [size, size, 3])
+
+
+def _folder_splits(name, folder, image_size, val_fraction):
+    if not os.path.isdir(folder):
+        raise DatasetUnavailable(f"Image folder {folder!r} does not exist.")
+    files = sorted(f for f in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+                   if f.lower().endswith(IMAGE_SUFFIXES))
+    if len(files) < 3:
+        raise DatasetUnavailable(
+            f"Image folder {folder!r} has {len(files)} PNG/JPEG images; at least 3 are needed "
+            "(train, validation and test).")
+    n_test = max(1, len(files) // 10)
+    n_val = max(1, int(round((len(files) - n_test) * val_fraction)))
+    parts = {"train": files[:-n_test - n_val], "val": files[-n_test - n_val:-n_test],
+             "test": files[-n_test:]}
+
+    def decode(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return resize_square(image, image_size)
+
+    ds = {k: tf.data.Dataset.from_tensor_slices(v).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+          for k, v in parts.items()}
+    return Splits(name, ds["train"], ds["val"], ds["test"], {k: len(v) for k, v in parts.items()},
+                  image_size)
+
+
+def _tfds_splits(name, tfds_spec, opts, image_size, val_fraction, data_dir):
+    tfds_name, _, split = tfds_spec.partition("/")
+    split = split or "train"
+    pct = int(round(100 * (1 - val_fraction)))
+    try:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(tfds_name)
+        builder.download_and_prepare()
+        test_split = next((s for s in ("test", "validation") if s in builder.info.splits and s != split), None)
+        if test_split is None:
+            raise DatasetUnavailable(f"TFDS dataset {tfds_name!r} has no test or validation split "
+                                     "besides the training split; use npz: or folder: instead.")
+        splits = {"train": f"{split}[:{pct}%]", "val": f"{split}[{pct}%:]", "test": test_split}
+        ds = {k: builder.as_dataset(split=s, shuffle_files=False) for k, s in splits.items()}
+        sizes = {k: builder.info.splits[s].num_examples for k, s in splits.items()}
+    except DatasetUnavailable:
+        raise
+    except Exception as e:  # tfds raises many kinds (network, not found, checksum): one message
+        hint = (f"set --data_dir (or ${DATA_DIR_ENV}) to a folder holding {name}.npz "
+                "(uint8 NHWC arrays x_train and x_test, or one array x)") if name in NAMED else \
+            "check the TFDS name (https://www.tensorflow.org/datasets/catalog)"
+        raise DatasetUnavailable(
+            f"Dataset {name!r} is not in the data directory and TFDS could not provide "
+            f"{tfds_name!r} ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). "
+            f"To fix: {hint}; or run once with internet access so TFDS caches it; or pass "
+            "--dataset=npz:PATH[:KEY] or --dataset=folder:PATH.") from None
+
+    size = image_size or opts.get("size")
+    label, crop = opts.get("label"), opts.get("crop")
+
+    def prepare(d):
+        if label is not None:
+            d = d.filter(lambda ex: ex["label"] == label)
+        first_shape = builder.info.features["image"].shape
+        out = size or (first_shape[0] if first_shape[0] and first_shape[0] == first_shape[1] else 128)
+        return d.map(lambda ex: resize_square(ex["image"], out, crop),
+                     num_parallel_calls=tf.data.AUTOTUNE), out
+
+    (train, out), (val, _), (test, _) = (prepare(ds[k]) for k in ("train", "val", "test"))
+    if label is not None:  # class filter: sizes are not known up front
+        sizes = {k: None for k in sizes}
+    return Splits(name, train, val, test, sizes, out)

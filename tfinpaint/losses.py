@@ -1,0 +1,13 @@
+"""Reconstruction losses restricted to, or weighted towards, the hole."""
+import tensorflow as tf
+
+
+def masked_reconstruction(images, fills, masks, hole_weight=0.0, kind="mse"):
+    """Mean error of `fills` against `images`, each pixel weighted `hole_weight` in the hole and 1
+    where known; `hole_weight=0` counts the hole only (the patch loss of thesis section 3.2.1:
+    1/n^2 sum (R - R_hat)^2 over the n x n hole)."""
+    error = tf.square(fills - images) if kind == "mse" else tf.abs(fills - images)
+    hole = 1.0 - masks
+    weights = hole if not hole_weight else masks + hole_weight * hole
+    channels = tf.cast(tf.shape(images)[-1], images.dtype)
+    return tf.reduce_sum(error * weights) / tf.maximum(tf.reduce_sum(weights) * channels, 1.0)

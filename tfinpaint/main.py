@@ -1,0 +1,111 @@
+"""Command line: train, evaluate, export or apply any tfinpaint method.
+
+    python -m tfinpaint.main --method=ae_patch                   # train + evaluate + export
+    python -m tfinpaint.main --mode=inpaint --model=runs/ae_patch/export/ae_patch \
+        --image=photo.png --mask=mask.png --output=filled.png
+"""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+from tfinpaint import models  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("method", "conv", sorted(models.METHODS), "Inpainting method.")
+flags.DEFINE_enum("mode", "all", ["train", "evaluate", "export", "all", "inpaint"],
+                  "all = train, then evaluate on the protocol, then export a SavedModel.")
+flags.DEFINE_string("dataset", "cifar10_cars",
+                    "cifar10_cars, cifar10, faces64, tfds:NAME[/SPLIT], npz:PATH[:KEY] or folder:PATH.")
+flags.DEFINE_string("data_dir", None, "Folder searched first for <dataset>.npz files "
+                    "(default: $TFINPAINT_DATA_DIR).")
+flags.DEFINE_integer("epochs", 10, "Total epochs (a resumed run trains up to this many).")
+flags.DEFINE_integer("steps_per_epoch", None, "Default: one pass over the training images.")
+flags.DEFINE_integer("batch_size", 64, "Batch size.")
+flags.DEFINE_integer("image_size", None, "Resize images to this side (default: the data's own).")
+flags.DEFINE_integer("hole_size", None, "Square hole side (default: 3/8 of the image, 12 at 32).")
+flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the method's).")
+flags.DEFINE_enum("lr_schedule", "cosine", ["cosine", "constant"], "Learning-rate schedule.")
+flags.DEFINE_float("hole_weight", None, "Loss weight of hole pixels vs known ones; 0 = hole only "
+                   "(default: the method's).")
+flags.DEFINE_enum("loss", "mse", ["mse", "l1"], "Reconstruction loss.")
+flags.DEFINE_enum("holes", "model", ["model", "data"],
+                  "Make training holes in train_step (on the model's device) or in the tf.data map.")
+flags.DEFINE_string("mask_files", None, "Train on masks drawn from these files (glob or folder).")
+flags.DEFINE_boolean("augment", True, "Random horizontal flips when training.")
+flags.DEFINE_integer("max_train_images", None, "Train on the first N training images only.")
+flags.DEFINE_integer("eval_images", 1000, "Test images scored by the protocol.")
+flags.DEFINE_enum("eval_holes", "random", ["random", "center"], "Protocol hole positions.")
+flags.DEFINE_list("classical", ["mean", "telea", "ns", "biharmonic"],
+                  "Classical methods scored beside the model (empty for none).")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_string("model_dir", None, "Run folder (default: runs/<method>).")
+flags.DEFINE_string("export_dir", None, "SavedModel base folder (default: <model_dir>/export); "
+                    "versions go to <export_dir>/<method>/<N>.")
+# --mode=inpaint
+flags.DEFINE_string("model", None, "inpaint: SavedModel folder (a version, or its parent).")
+flags.DEFINE_string("image", None, "inpaint: an image file or a folder of images.")
+flags.DEFINE_string("mask", None, "inpaint: mask file (white or transparent = hole), or a folder "
+                    "of masks named like the images.")
+flags.DEFINE_string("hole", None, "inpaint: x,y,size of a square hole instead of --mask.")
+flags.DEFINE_string("output", None, "inpaint: output PNG file (or folder for a folder of images).")
+
+
+def config_from_flags():
+    from tfinpaint.train import Config
+
+    return Config(
+        method=FLAGS.method, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, epochs=FLAGS.epochs,
+        steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size,
+        image_size=FLAGS.image_size, hole_size=FLAGS.hole_size,
+        learning_rate=FLAGS.learning_rate, lr_schedule=FLAGS.lr_schedule,
+        hole_weight=FLAGS.hole_weight, loss=FLAGS.loss, holes=FLAGS.holes,
+        mask_files=FLAGS.mask_files, augment=FLAGS.augment,
+        max_train_images=FLAGS.max_train_images, eval_images=FLAGS.eval_images,
+        eval_holes=FLAGS.eval_holes, classical=tuple(FLAGS.classical), seed=FLAGS.seed,
+        model_dir=FLAGS.model_dir, export_dir=FLAGS.export_dir)
+
+
+def run(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.mode == "inpaint":
+        from tfinpaint import inpaint
+
+        missing = [f"--{f}" for f in ("model", "image", "output") if not getattr(FLAGS, f)]
+        if missing or bool(FLAGS.mask) == bool(FLAGS.hole):
+            raise app.UsageError("--mode=inpaint needs --model, --image, --output and exactly one "
+                                 f"of --mask or --hole (missing: {', '.join(missing) or 'mask/hole'}).")
+        for src, dst in inpaint.inpaint_paths(FLAGS.model, FLAGS.image, FLAGS.output,
+                                              FLAGS.mask, FLAGS.hole):
+            print(f"{src} -> {dst}")
+        return
+    from tfinpaint.train import Experiment
+
+    experiment = Experiment(config_from_flags())
+    if FLAGS.mode in ("train", "all"):
+        experiment.train()
+    if FLAGS.mode in ("evaluate", "all"):
+        experiment.evaluate()
+    if FLAGS.mode in ("export", "all"):
+        experiment.export()
+
+
+def main(argv):
+    from tfinpaint.utils import UserError
+
+    try:
+        run(argv)
+    except (UserError, FileNotFoundError, FileExistsError) as e:
+        print(f"tfinpaint: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("tfinpaint: interrupted; the last finished epoch is checkpointed, run the same "
+              "command again to resume.", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    app.run(main)

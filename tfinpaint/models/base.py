@@ -1,0 +1,128 @@
+"""What every method shares: the 4-channel input, compositing, hole making, train/test steps.
+
+A method module builds a functional `net` (4-channel input -> fill) and, where it differs,
+overrides `fill` (how the net's output becomes a full-size fill) or `train_step`.
+"""
+import keras
+import tensorflow as tf
+
+from tfinpaint import losses, metrics
+from tfinpaint.data.holes import HoleMaker, hole_bbox
+
+
+def model_input(images, masks):
+    """The thesis' input: RGB with the hole zeroed, plus the location map (1 known, 0 hole)."""
+    return tf.concat([images * masks, masks], axis=-1)
+
+
+def composite(images, fills, masks):
+    """Known pixels from `images` (bit for bit), hole pixels from `fills`."""
+    return tf.where(masks > 0.5, images, tf.cast(fills, images.dtype))
+
+
+class Inpainter(keras.Model):
+    """Wraps a functional `net`; called on `{"image", "mask"}` (or a pair) it returns the
+    composited image. Trains on batches of images (holes made here, on the model's device, by a
+    seeded `HoleMaker`) or on `(image, mask)` pairs from the pipeline."""
+
+    size_multiple = 1  # inputs are zero-padded (as unknown pixels) to a multiple of this
+
+    def __init__(self, net, hole_size=12, hole_weight=0.0, loss="mse", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.net = net
+        self.hole_size, self.hole_weight, self.loss_kind = hole_size, hole_weight, loss
+        self.hole_maker = HoleMaker(hole_size, seed=seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.image_metrics = metrics.all_metrics()
+        self.built = True  # the functional sub-networks own every weight and are built already
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, *self.image_metrics]
+
+    def call(self, inputs, training=False):
+        images, masks = (inputs["image"], inputs["mask"]) if isinstance(inputs, dict) else inputs
+        return composite(images, self.fill(images, masks, training), masks)
+
+    def fill(self, images, masks, training=False):
+        """A full-size prediction; only its hole pixels are used."""
+        x = model_input(images, masks)
+        m = self.size_multiple
+        if m == 1:
+            return self.net(x, training=training)
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+        x = tf.pad(x, [[0, 0], [0, (-h) % m], [0, (-w) % m], [0, 0]])
+        return self.net(x, training=training)[:, :h, :w, :]
+
+    def reconstruction_loss(self, images, fills, masks):
+        return losses.masked_reconstruction(images, fills, masks, self.hole_weight, self.loss_kind)
+
+    def unpack(self, data):
+        if isinstance(data, (tuple, list)):
+            return data[0], data[1]
+        return data, self.hole_maker(data)
+
+    def train_step(self, data):
+        images, masks = self.unpack(data)
+        with tf.GradientTape() as tape:
+            fills = self.fill(images, masks, training=True)
+            loss = self.reconstruction_loss(images, fills, masks)
+            # Gradients are summed over replicas, so each replica's loss is divided by their count.
+            replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(replica_loss)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        self.loss_tracker.update_state(loss)
+        self.image_metrics[0].update_state(images, composite(images, fills, masks), masks)
+        return {"loss": self.loss_tracker.result(), "hole_psnr": self.image_metrics[0].result()}
+
+    def test_step(self, data):
+        images, masks = self.unpack(data)
+        fills = self.fill(images, masks, training=False)
+        self.loss_tracker.update_state(self.reconstruction_loss(images, fills, masks))
+        outputs = composite(images, fills, masks)
+        for m in self.image_metrics:
+            m.update_state(images, outputs, masks)
+        return {m.name: m.result() for m in self.metrics}
+
+
+class PatchInpainter(Inpainter):
+    """The net sees a window of twice the hole's size centred on the hole (pixels outside the
+    image count as unknown) and outputs only the patch, which is pasted back at the hole.
+
+    Square holes of the trained size map 1:1 onto the patch; other holes (user masks) are
+    resampled (nearest) so the hole's bounding box fills the patch.
+    """
+
+    def __init__(self, net, patch_size, **kwargs):
+        super().__init__(net, **kwargs)
+        self.patch_size = patch_size
+
+    def fill(self, images, masks, training=False):
+        p = self.patch_size
+        top, left, bottom, right = hole_bbox(masks)
+        side = tf.cast(tf.maximum(tf.maximum(bottom - top, right - left), 1), tf.float32)
+        scale = side / float(self.hole_size)  # image pixels per patch pixel, [B]
+        cy = tf.cast(top + bottom, tf.float32) / 2.0
+        cx = tf.cast(left + right, tf.float32) / 2.0
+        h, w = tf.shape(images)[1], tf.shape(images)[2]
+
+        def window_index(centre, n):  # [B, 2p] image indices of the window, -1 outside
+            idx = tf.floor(centre[:, None] - p * scale[:, None]
+                           + (tf.range(2 * p, dtype=tf.float32)[None, :] + 0.5) * scale[:, None])
+            idx = tf.cast(idx, tf.int32)
+            return tf.where((idx >= 0) & (idx < n), idx, -1)
+
+        rows, cols = window_index(cy, h), window_index(cx, w)
+        x = model_input(images, masks)
+        window = tf.gather(x, tf.maximum(rows, 0), axis=1, batch_dims=1)
+        window = tf.gather(window, tf.maximum(cols, 0), axis=2, batch_dims=1)
+        inside = tf.cast((rows >= 0)[:, :, None] & (cols >= 0)[:, None, :], x.dtype)[..., None]
+        patch = self.net(window * inside, training=training)  # [B, p, p, 3]
+
+        def patch_index(centre, n):  # [B, n] patch index for every image row/column
+            u = (tf.range(n, dtype=tf.float32)[None, :] + 0.5 - centre[:, None]) / scale[:, None]
+            return tf.clip_by_value(tf.cast(tf.floor(u + p / 2.0), tf.int32), 0, p - 1)
+
+        full = tf.gather(patch, patch_index(cy, h), axis=1, batch_dims=1)
+        return tf.gather(full, patch_index(cx, w), axis=2, batch_dims=1)

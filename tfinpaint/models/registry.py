@@ -1,0 +1,34 @@
+"""Method name -> builder, plus each method's defaults (flags left unset take these)."""
+import dataclasses
+
+from tfinpaint.utils import ConfigError
+
+METHODS = {}
+
+
+@dataclasses.dataclass
+class Method:
+    name: str
+    builder: callable
+    defaults: dict
+
+
+def register(name, **defaults):
+    def wrap(builder):
+        METHODS[name] = Method(name, builder, defaults)
+        return builder
+    return wrap
+
+
+def get(name):
+    if name not in METHODS:
+        raise ConfigError(f"Unknown method {name!r}; choose one of: {', '.join(sorted(METHODS))}.")
+    return METHODS[name]
+
+
+def build(name, hole_size, **kwargs):
+    """Builds method `name`; kwargs left as None take the method's defaults."""
+    method = get(name)
+    merged = {**method.defaults, **{k: v for k, v in kwargs.items() if v is not None}}
+    merged.pop("learning_rate", None)
+    return method.builder(hole_size, **merged)

@@ -1,0 +1,75 @@
+"""The supervised methods of the thesis: `conv` (Table 3.1), `ae` (Tables 3.2-3.3) and
+`ae_patch` (section 3.2.1). Defaults reproduce the tables; every size is an argument so the tuner
+can search them."""
+import keras
+from keras import layers
+
+from tfinpaint.models.base import Inpainter, PatchInpainter
+from tfinpaint.models.registry import register
+
+
+def _per_block(value, n):
+    value = list(value) if isinstance(value, (list, tuple)) else [value] * n
+    if len(value) != n:
+        raise ValueError(f"expected {n} per-block values, got {value}")
+    return value
+
+
+def conv_net(channels_in=4, depth=4, filters=64, kernel_size=5, name="conv_net"):
+    """Table 3.1: `depth` conv + ReLU layers (5x5, 64, stride 1, same), then 5x5 conv + sigmoid."""
+    kernels = _per_block(kernel_size, depth + 1)
+    x = inputs = keras.Input((None, None, channels_in), name="input")
+    for i in range(depth):
+        x = layers.Conv2D(filters, kernels[i], padding="same", activation="relu",
+                          name=f"conv{i + 1}")(x)
+    x = layers.Conv2D(3, kernels[-1], padding="same", activation="sigmoid",
+                      name=f"conv{depth + 1}")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def encoder_decoder(channels_in=4, filters=(32, 64, 128, 256), up_filters=(256, 128, 64),
+                    kernel_size=3, name="autoencoder"):
+    """Tables 3.2-3.3: conv 3x3 stride 1 then stride 2 blocks (ReLU + BatchNorm except the
+    last), transposed convs back up, a final 3x3 conv + sigmoid. Each transposed conv doubles
+    the size, so with fewer up blocks than down strides the output is smaller than the input."""
+    kernels = _per_block(kernel_size, len(filters) + len(up_filters) + 1)
+    x = inputs = keras.Input((None, None, channels_in), name="input")
+    for i, f in enumerate(filters):
+        x = layers.Conv2D(f, kernels[i], strides=1 if i == 0 else 2, padding="same",
+                          activation="relu", name=f"conv{i + 1}")(x)
+        if i < len(filters) - 1:
+            x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
+    for j, f in enumerate(up_filters):
+        x = layers.Conv2DTranspose(f, kernels[len(filters) + j], strides=2, padding="same",
+                                   activation="relu", name=f"deconv{j + 1}")(x)
+    x = layers.Conv2D(3, kernels[-1], padding="same", activation="sigmoid",
+                      name=f"conv{len(filters) + 1}")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+@register("conv", hole_weight=10.0, learning_rate=1e-3)
+def build_conv(hole_size, depth=4, filters=64, kernel_size=5, **kwargs):
+    return Inpainter(conv_net(depth=depth, filters=filters, kernel_size=kernel_size),
+                     hole_size=hole_size, name="conv", **kwargs)
+
+
+class AutoEncoderInpainter(Inpainter):
+    size_multiple = 8  # three stride-2 convs
+
+
+@register("ae", hole_weight=10.0, learning_rate=1e-3)
+def build_ae(hole_size, filters=(32, 64, 128, 256), kernel_size=3, **kwargs):
+    up = tuple(reversed(filters[1:]))  # 256, 128, 64 as in Table 3.3
+    return AutoEncoderInpainter(encoder_decoder(filters=filters, up_filters=up,
+                                                kernel_size=kernel_size),
+                                hole_size=hole_size, name="ae", **kwargs)
+
+
+@register("ae_patch", hole_weight=0.0, learning_rate=1e-3)
+def build_ae_patch(hole_size, filters=(32, 64, 128, 256), kernel_size=3, **kwargs):
+    """The Table 3.2 encoder on a 2p x 2p window round the hole, two transposed convs back to a
+    p x p patch (p = hole size rounded up to a multiple of 4); loss on the patch only."""
+    patch = -(-hole_size // 4) * 4
+    up = (filters[-1], filters[-2])
+    net = encoder_decoder(filters=filters, up_filters=up, kernel_size=kernel_size, name="patch_ae")
+    return PatchInpainter(net, patch_size=patch, hole_size=hole_size, name="ae_patch", **kwargs)
