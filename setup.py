@@ -15,6 +15,7 @@ setup(
         "keras>=3.3,<4",
         "tensorboard>=2.16,<2.22",  # TF 2.21 no longer pulls it in; needed for tf.summary
         "tensorflow-datasets>=4.9,<5",
+        "importlib_resources>=5",  # tensorflow-datasets needs it to download, but does not declare it
         "keras-tuner>=1.4.7,<1.5",
         "numpy>=1.26,<3",
         "absl-py>=2.0,<3",

@@ -33,8 +33,11 @@ def latest(path):
 
 def serving_fn(model):
     def serve(image, mask):
-        tf.debugging.assert_equal(tf.shape(image)[:3], tf.shape(mask)[:3],
-                                  "mask must have the image's batch size, height and width")
+        check = tf.debugging.assert_equal(
+            tf.shape(image)[:3], tf.shape(mask)[:3],
+            message="mask must match the image in batch size, height and width")
+        with tf.control_dependencies([check]):
+            image, mask = tf.identity(image), tf.identity(mask)
         return {"inpainted": model({"image": image, "mask": mask}, training=False)}
     return serve
 

@@ -164,6 +164,24 @@ def _folder_splits(name, folder, image_size, val_fraction):
                   image_size)
 
 
+def _prepared(builder):
+    try:
+        return tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json"))
+    except Exception:  # noqa: BLE001 (an unreadable cache counts as absent)
+        return False
+
+
+def _check_online(tfds_name, host="storage.googleapis.com", timeout=3.0):
+    """Fails in seconds, instead of after minutes of download retries, when there is no network."""
+    import socket
+
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as e:
+        raise ConnectionError(f"no network (cannot reach {host}: {e}); TFDS needs to download "
+                              f"{tfds_name!r} once") from None
+
+
 def _tfds_splits(name, tfds_spec, opts, image_size, val_fraction, data_dir):
     tfds_name, _, split = tfds_spec.partition("/")
     split = split or "train"
@@ -172,7 +190,9 @@ def _tfds_splits(name, tfds_spec, opts, image_size, val_fraction, data_dir):
         import tensorflow_datasets as tfds
 
         builder = tfds.builder(tfds_name)
-        builder.download_and_prepare()
+        if not _prepared(builder):
+            _check_online(tfds_name)
+            builder.download_and_prepare()
         test_split = next((s for s in ("test", "validation") if s in builder.info.splits and s != split), None)
         if test_split is None:
             raise DatasetUnavailable(f"TFDS dataset {tfds_name!r} has no test or validation split "

@@ -1,0 +1,66 @@
+import numpy as np
+import tensorflow as tf
+
+from tfinpaint.data import HoleMaker, box_masks, hole_bbox, square_masks, train_pipeline
+
+
+def test_random_holes_have_exact_area_and_span_every_position():
+    masks = square_masks(4000, 32, 32, 12, tf.constant([1, 2])).numpy()
+    assert masks.shape == (4000, 32, 32, 1)
+    assert set(np.unique(masks)) == {0.0, 1.0}
+    np.testing.assert_array_equal((masks == 0).sum(axis=(1, 2, 3)), 144)
+    top, left, bottom, right = (t.numpy() for t in hole_bbox(masks))
+    np.testing.assert_array_equal(bottom - top, 12)
+    np.testing.assert_array_equal(right - left, 12)
+    # Every offset 0..20 occurs, for rows and for columns, roughly uniformly (4000/21 = 190 each).
+    for offsets in (top, left):
+        counts = np.bincount(offsets, minlength=21)
+        assert len(counts) == 21 and counts.min() > 120, counts
+
+
+def test_center_holes_are_centred():
+    masks = HoleMaker(12, mode="center")(tf.zeros([3, 32, 32, 3])).numpy()
+    expected = np.ones((32, 32, 1), np.float32)
+    expected[10:22, 10:22] = 0
+    for m in masks:
+        np.testing.assert_array_equal(m, expected)
+    odd = HoleMaker(5, mode="center")(tf.zeros([1, 16, 16, 3])).numpy()[0, ..., 0]
+    assert (odd == 0).sum() == 25 and odd[5:10, 5:10].max() == 0
+
+
+def test_deterministic_under_seed():
+    images = tf.zeros([16, 32, 32, 3])
+    a, b = HoleMaker(12, seed=7), HoleMaker(12, seed=7)
+    np.testing.assert_array_equal(a(images).numpy(), b(images).numpy())
+    np.testing.assert_array_equal(a(images).numpy(), b(images).numpy())  # second draws agree too
+    assert not np.array_equal(HoleMaker(12, seed=8)(images).numpy(), HoleMaker(12, seed=7)(images).numpy())
+    s = tf.constant([3, 4])
+    np.testing.assert_array_equal(a(images, seed=s).numpy(), b(images, seed=s).numpy())
+
+
+def test_runs_in_tf_function_and_changes_each_call():
+    maker = HoleMaker(12, seed=1)
+    f = tf.function(lambda x: maker(x))
+    m1, m2 = f(tf.zeros([8, 32, 32, 3])), f(tf.zeros([8, 32, 32, 3]))
+    assert m1.shape == (8, 32, 32, 1)
+    assert not np.array_equal(m1.numpy(), m2.numpy())
+
+
+def test_runs_in_tf_data_map_deterministically():
+    images = tf.data.Dataset.from_tensor_slices(np.zeros((64, 32, 32, 3), np.uint8))
+    run = lambda: [m.numpy() for _, m in train_pipeline(images, 16, 3, HoleMaker(12)).take(4)]
+    first, second = run(), run()
+    for a, b in zip(first, second):
+        assert a.shape == (16, 32, 32, 1)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal((a == 0).sum(axis=(1, 2, 3)), 144)
+    assert not np.array_equal(first[0], first[1])
+
+
+def test_bank_mode_draws_user_masks():
+    bank = np.stack([box_masks(tf.constant([i]), tf.constant([i]), 3, 5, 16, 16)[0].numpy()
+                     for i in range(3)])
+    out = HoleMaker(mode="bank", masks=bank, seed=0)(tf.zeros([50, 16, 16, 3])).numpy()
+    used = {int(np.argmax([np.array_equal(o, b) for b in bank])) for o in out}
+    assert all(any(np.array_equal(o, b) for b in bank) for o in out)
+    assert used == {0, 1, 2}
