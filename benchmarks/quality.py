@@ -30,6 +30,9 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)
     epochs = dict(e.split("=") for e in FLAGS.epochs)
     fills, trained = {}, {}
     for method in FLAGS.methods:

@@ -94,7 +94,11 @@ def run(argv):
 
 
 def main(argv):
+    from absl import logging
+
     from tfinpaint.utils import UserError
+
+    logging.set_verbosity(logging.WARNING)  # TF's per-checkpoint INFO lines drown the progress
 
     try:
         run(argv)
