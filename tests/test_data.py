@@ -84,3 +84,19 @@ def test_train_pipeline_batches_and_eval_holes_repeat(cars):
     assert len(first) == 2
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("spec,size", [("tfds:cifar10", 32), ("cifar10_cars", 32),
+                                       ("tfds:mnist/train", 28)])
+def test_tfds_names_load_through_tfds(spec, size, tmp_path, monkeypatch):
+    """The online path, with TFDS' own mock data standing in for the download."""
+    import tensorflow_datasets as tfds
+
+    from tfinpaint.data import sources
+
+    monkeypatch.setattr(sources, "_prepared", lambda builder: True)
+    with tfds.testing.mock_data(num_examples=24):
+        s = load_dataset(spec, data_dir=str(tmp_path))
+        batch = next(iter(s.train.batch(2)))
+        assert s.image_size == size and batch.shape == (2, size, size, 3) and batch.dtype == tf.uint8
+        assert all(n is not None and n > 0 for n in s.sizes.values())

@@ -193,13 +193,15 @@ def _tfds_splits(name, tfds_spec, opts, image_size, val_fraction, data_dir):
         if not _prepared(builder):
             _check_online(tfds_name)
             builder.download_and_prepare()
-        test_split = next((s for s in ("test", "validation") if s in builder.info.splits and s != split), None)
+        known = builder.info.splits  # empty when TFDS cannot tell before reading: try "test"
+        test_split = next((s for s in ("test", "validation") if s in known and s != split),
+                          None if known else "test")
         if test_split is None:
             raise DatasetUnavailable(f"TFDS dataset {tfds_name!r} has no test or validation split "
                                      "besides the training split; use npz: or folder: instead.")
         splits = {"train": f"{split}[:{pct}%]", "val": f"{split}[{pct}%:]", "test": test_split}
         ds = {k: builder.as_dataset(split=s, shuffle_files=False) for k, s in splits.items()}
-        sizes = {k: builder.info.splits[s].num_examples for k, s in splits.items()}
+        sizes = {k: known[s].num_examples if known else None for k, s in splits.items()}
     except DatasetUnavailable:
         raise
     except Exception as e:  # tfds raises many kinds (network, not found, checksum): one message
@@ -224,6 +226,15 @@ def _tfds_splits(name, tfds_spec, opts, image_size, val_fraction, data_dir):
                      num_parallel_calls=tf.data.AUTOTUNE), out
 
     (train, out), (val, _), (test, _) = (prepare(ds[k]) for k in ("train", "val", "test"))
-    if label is not None:  # class filter: sizes are not known up front
-        sizes = {k: None for k in sizes}
+    if label is not None or None in sizes.values():  # count what the filter keeps (labels only)
+        sizes = {k: _count(builder, splits[k], label) for k in splits}
     return Splits(name, train, val, test, sizes, out)
+
+
+def _count(builder, split, label):
+    import tensorflow_datasets as tfds
+
+    d = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
+    if label is not None:
+        d = d.filter(lambda ex: ex["label"] == label)
+    return int(d.reduce(0, lambda n, _: n + 1))
