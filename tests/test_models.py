@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tfinpaint import evaluate, models
 from tfinpaint.data import HoleMaker, eval_pipeline, take_array, train_pipeline
-from tfinpaint.models.base import PatchInpainter
+from tfinpaint.models.base import Inpainter
 from tfinpaint.utils import ConfigError
 
 TINY = {"conv": dict(depth=2, filters=16), "ae": {}, "ae_patch": {}}
@@ -71,7 +71,7 @@ def _coded_patch_net(p, check_window):
 
 def test_patch_is_pasted_exactly_at_the_hole():
     p, windows = 12, []
-    model = PatchInpainter(_coded_patch_net(p, windows), patch_size=p, hole_size=12)
+    model = Inpainter(_coded_patch_net(p, windows), patch_size=p, hole_size=12)
     masks = evaluate.protocol_masks(6, 32, 32, 12)
     masks[0] = evaluate.protocol_masks(1, 32, 32, 12, center=True)[0]
     fill = model.fill(tf.zeros([6, 32, 32, 3]), tf.constant(masks)).numpy()

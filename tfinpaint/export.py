@@ -2,6 +2,8 @@
 
 Signature `serving_default`: `image` float32 [N, H, W, 3] in [0, 1] and `mask` float32
 [N, H, W, 1] (1 known, 0 hole) -> `inpainted`, the composited image (known pixels unchanged).
+Methods that sample (CVAE) add `sample`: also `samples` and `seed` (int32 scalars) ->
+`inpainted` [N, samples, H, W, 3], the same for the same seed.
 A version is written to a hidden temporary folder next to the others and renamed into place, so a
 crash never leaves a half-written version that TF Serving would try to load.
 """
@@ -57,6 +59,14 @@ def export(model, base_dir, image_size=None, version=None):
         "serving_default", serving_fn(model),
         input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="image"),
                          tf.TensorSpec([None, size, size, 1], tf.float32, name="mask")])
+    if hasattr(model, "sample"):  # methods that draw several fills: a seeded sampler
+        archive.add_endpoint(
+            "sample", lambda image, mask, samples, seed: {
+                "inpainted": model.sample(image, mask, samples, tf.stack([seed, 0]))},
+            input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="image"),
+                             tf.TensorSpec([None, size, size, 1], tf.float32, name="mask"),
+                             tf.TensorSpec([], tf.int32, name="samples"),
+                             tf.TensorSpec([], tf.int32, name="seed")])
     tmp = tempfile.mkdtemp(dir=base_dir, prefix=f".tmp-{version}-")
     try:
         archive.write_out(tmp, verbose=False)

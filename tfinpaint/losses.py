@@ -11,3 +11,8 @@ def masked_reconstruction(images, fills, masks, hole_weight=0.0, kind="mse"):
     weights = hole if not hole_weight else masks + hole_weight * hole
     channels = tf.cast(tf.shape(images)[-1], images.dtype)
     return tf.reduce_sum(error * weights) / tf.maximum(tf.reduce_sum(weights) * channels, 1.0)
+
+
+def kl_divergence(mean, log_var):
+    """KL(N(mean, exp(log_var)) || N(0, I)) per example, summed over the latent dimensions."""
+    return -0.5 * tf.reduce_sum(1.0 + log_var - tf.square(mean) - tf.exp(log_var), axis=-1)

@@ -40,6 +40,18 @@ flags.DEFINE_integer("eval_images", 1000, "Test images scored by the protocol.")
 flags.DEFINE_enum("eval_holes", "random", ["random", "center"], "Protocol hole positions.")
 flags.DEFINE_list("classical", ["mean", "telea", "ns", "biharmonic"],
                   "Classical methods scored beside the model (empty for none).")
+flags.DEFINE_integer("samples", 1, "Methods that sample (cvae, cvae_patch): fills drawn per image "
+                     "in samples.png.")
+# Method settings (unset: the method's default; see README for each method).
+flags.DEFINE_integer("kernel_size", None, "Convolution kernel (filter) size.")
+flags.DEFINE_integer("latent_dim", None, "cvae*: latent size (thesis: 1024).")
+flags.DEFINE_float("kl_weight", None, "cvae*: weight of the KL term.")
+flags.DEFINE_float("alpha", None, "gan: generator loss alpha * BCE + (1 - alpha) * MSE.")
+flags.DEFINE_enum("generator", None, ["conv", "ae"], "gan: Table 3.7 conv generator or the "
+                  "autoencoder one.")
+flags.DEFINE_boolean("global_discriminator", None, "gan: add a whole-image discriminator.")
+MODEL_FLAGS = ("kernel_size", "latent_dim", "kl_weight", "alpha", "generator",
+               "global_discriminator")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("model_dir", None, "Run folder (default: runs/<method>).")
 flags.DEFINE_string("export_dir", None, "SavedModel base folder (default: <model_dir>/export); "
@@ -65,7 +77,8 @@ def config_from_flags():
         mask_files=FLAGS.mask_files, augment=FLAGS.augment,
         max_train_images=FLAGS.max_train_images, eval_images=FLAGS.eval_images,
         eval_holes=FLAGS.eval_holes, classical=tuple(FLAGS.classical), seed=FLAGS.seed,
-        model_dir=FLAGS.model_dir, export_dir=FLAGS.export_dir)
+        samples=FLAGS.samples, model_dir=FLAGS.model_dir, export_dir=FLAGS.export_dir,
+        model_kwargs={k: getattr(FLAGS, k) for k in MODEL_FLAGS if getattr(FLAGS, k) is not None})
 
 
 def run(argv):

@@ -45,6 +45,7 @@ class Config:
     eval_holes: str = "random"  # protocol holes: random (seeded) or center
     classical: tuple = protocol.CLASSICAL
     seed: int = 0
+    samples: int = 1  # fills drawn per image in samples.png (methods that sample)
     model_dir: str = None
     export_dir: str = None
     model_kwargs: dict = dataclasses.field(default_factory=dict)  # architecture sizes
@@ -59,6 +60,8 @@ class Config:
             cfg.learning_rate = method.defaults.get("learning_rate", 1e-3)
         if cfg.hole_weight is None:
             cfg.hole_weight = method.defaults.get("hole_weight", 0.0)
+        if self.samples < 1:
+            raise ConfigError(f"samples must be at least 1, got {self.samples}.")
         cfg.model_dir = self.model_dir or os.path.join("runs", self.method)
         cfg.export_dir = self.export_dir or os.path.join(cfg.model_dir, "export")
         if not 1 <= cfg.hole_size < cfg.image_size:
@@ -97,15 +100,17 @@ class Config:
 
 def build_model(cfg, hole_maker_masks=None):
     """The compiled model for a resolved config."""
-    model = models.build(cfg.method, cfg.hole_size, hole_weight=cfg.hole_weight, loss=cfg.loss,
-                         seed=cfg.seed, **cfg.model_kwargs)
+    model = models.build(cfg.method, cfg.hole_size, image_size=cfg.image_size,
+                         hole_weight=cfg.hole_weight, loss=cfg.loss, seed=cfg.seed,
+                         **cfg.model_kwargs)
     if hole_maker_masks is not None:
         model.hole_maker = HoleMaker(cfg.hole_size, "bank", hole_maker_masks, seed=cfg.seed)
     lr = cfg.learning_rate
     if cfg.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(lr, cfg.epochs * cfg.steps_per_epoch)
-    model.compile(optimizer=keras.optimizers.Adam(lr))
-    model.optimizer.build(model.trainable_variables)
+    beta_1 = models.get(cfg.method).defaults.get("beta_1", 0.9)
+    model.compile(optimizer=keras.optimizers.Adam(lr, beta_1=beta_1))
+    model.build_optimizers()
     return model
 
 
@@ -122,7 +127,7 @@ class Experiment:
         self.model = build_model(self.cfg, masks)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer,
-                                              epoch=self.epoch)
+                                              epoch=self.epoch, **self.model.extra_optimizers())
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self.cfg.model_dir, "checkpoints"), max_to_keep=2)
         self._check_config()
@@ -211,16 +216,21 @@ class Experiment:
         protocol.save_json(os.path.join(cfg.model_dir, "metrics.json"), payload)
         masks = protocol.protocol_masks(8, cfg.image_size, cfg.image_size, cfg.hole_size,
                                         cfg.eval_holes == "center")
-        outputs = protocol.model_fill(self.fill_fn(), images[:8], masks)
+        outputs = [protocol.model_fill(self.fill_fn(), images[:8], masks)]
+        if cfg.samples > 1 and hasattr(self.model, "sample"):
+            x = tf.constant(images[:8], tf.float32) / 255.0
+            drawn = self.model.sample(x, tf.constant(masks), cfg.samples, tf.constant([cfg.seed, 1]))
+            outputs = [drawn[:, k] for k in range(cfg.samples)]
         write_samples(os.path.join(cfg.model_dir, "samples.png"),
-                      images[:8].astype(np.float32) / 255.0, masks, outputs)
+                      images[:8].astype(np.float32) / 255.0, masks, *outputs)
         return rows
 
     def export(self):
         if not self.manager.latest_checkpoint:
             raise FileNotFoundError(f"no checkpoint in {self.cfg.model_dir}/checkpoints: train "
                                     "first (--mode=train or all).")
-        path = exporter.export(self.model, os.path.join(self.cfg.export_dir, self.cfg.method))
+        path = exporter.export(self.model, os.path.join(self.cfg.export_dir, self.cfg.method),
+                               self.model.fixed_size)
         self.log(f"Exported SavedModel to {path}")
         return path
 
@@ -243,21 +253,22 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=epoch + 1)
 
 
-def sample_grid(images, masks, outputs, scale=None):
-    """uint8 grid, rows as in the thesis figures: masked (hole white), original, filled."""
-    images, masks, outputs = (np.asarray(a, np.float32) for a in (images, masks, outputs))
+def sample_grid(images, masks, *outputs, scale=None):
+    """uint8 grid, rows as in the thesis figures: masked (hole white), original, then one row
+    per fill (several for methods that draw samples)."""
+    images, masks = np.asarray(images, np.float32), np.asarray(masks, np.float32)
     masked = images * masks + (1 - masks)
     pad = ((0, 0), (2, 2), (2, 2), (0, 0))
-    rows = [np.concatenate(list(np.pad(r, pad, constant_values=1.0)), axis=1)
-            for r in (masked, images, outputs)]
+    rows = [np.concatenate(list(np.pad(np.asarray(r, np.float32), pad, constant_values=1.0)),
+                           axis=1) for r in (masked, images, *outputs)]
     grid = np.concatenate(rows, axis=0)
     scale = scale or max(1, 128 // images.shape[1])
     grid = grid.repeat(scale, 0).repeat(scale, 1)
     return np.clip(grid * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def write_samples(path, images, masks, outputs):
-    atomic_write_bytes(path, tf.io.encode_png(sample_grid(images, masks, outputs)).numpy())
+def write_samples(path, images, masks, *outputs):
+    atomic_write_bytes(path, tf.io.encode_png(sample_grid(images, masks, *outputs)).numpy())
 
 
 class SampleImages(keras.callbacks.Callback):

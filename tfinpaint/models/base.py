@@ -27,10 +27,14 @@ class Inpainter(keras.Model):
 
     size_multiple = 1  # inputs are zero-padded (as unknown pixels) to a multiple of this
 
-    def __init__(self, net, hole_size=12, hole_weight=0.0, loss="mse", seed=None, **kwargs):
+    def __init__(self, net, hole_size=12, hole_weight=0.0, loss="mse", seed=None, patch_size=None,
+                 fixed_size=None, **kwargs):
+        """`patch_size`: the net sees a window round the hole and outputs only the hole patch
+        (see `hole_window`); `fixed_size`: the net takes only fixed_size x fixed_size images."""
         super().__init__(**kwargs)
         self.net = net
         self.hole_size, self.hole_weight, self.loss_kind = hole_size, hole_weight, loss
+        self.patch_size, self.fixed_size = patch_size, fixed_size
         self.hole_maker = HoleMaker(hole_size, seed=seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.image_metrics = metrics.all_metrics()
@@ -46,13 +50,27 @@ class Inpainter(keras.Model):
 
     def fill(self, images, masks, training=False):
         """A full-size prediction; only its hole pixels are used."""
-        x = model_input(images, masks)
+        inputs, restore = self.prepare(model_input(images, masks), masks)
+        return restore(self.net(inputs, training=training))
+
+    def prepare(self, x, masks):
+        """The net's input from the 4-channel input, and the function that turns the net's
+        output back into a full-size fill: here zero padding (as unknown pixels) to a multiple of
+        `size_multiple` and cropping back; or the window round the hole (`patch_size`)."""
+        if self.patch_size:
+            return hole_window(x, masks, self.patch_size, self.hole_size)
+        if self.fixed_size:
+            check = tf.debugging.assert_equal(
+                tf.shape(x)[1:3], [self.fixed_size, self.fixed_size],
+                message=f"this model takes {self.fixed_size}x{self.fixed_size} images")
+            with tf.control_dependencies([check]):
+                return tf.identity(x), lambda y: y
         m = self.size_multiple
         if m == 1:
-            return self.net(x, training=training)
+            return x, lambda y: y
         h, w = tf.shape(x)[1], tf.shape(x)[2]
         x = tf.pad(x, [[0, 0], [0, (-h) % m], [0, (-w) % m], [0, 0]])
-        return self.net(x, training=training)[:, :h, :w, :]
+        return x, lambda y: y[:, :h, :w, :]
 
     def reconstruction_loss(self, images, fills, masks):
         return losses.masked_reconstruction(images, fills, masks, self.hole_weight, self.loss_kind)
@@ -83,46 +101,45 @@ class Inpainter(keras.Model):
         outputs = composite(images, fills, masks)
         for m in self.image_metrics:
             m.update_state(images, outputs, masks)
-        return {m.name: m.result() for m in self.metrics}
+        return {m.name: m.result() for m in (self.loss_tracker, *self.image_metrics)}
+
+    def build_optimizers(self):
+        """Creates the optimizer state up front, so a checkpoint can restore into it."""
+        self.optimizer.build(self.trainable_variables)
+
+    def extra_optimizers(self):
+        """Optimizers besides `self.optimizer` (checkpointed with it), by name."""
+        return {}
 
 
-class PatchInpainter(Inpainter):
-    """The net sees a window of twice the hole's size centred on the hole (pixels outside the
-    image count as unknown) and outputs only the patch, which is pasted back at the hole.
+def hole_window(x, masks, p, hole_size):
+    """Crops a 2p x 2p window centred on each mask's hole (outside the image = zeros) and returns
+    it with the function that pastes a p x p patch back over the hole. A hole_size square hole is
+    copied 1:1; other holes are resampled (nearest) so their bounding box fills the patch."""
+    top, left, bottom, right = hole_bbox(masks)
+    side = tf.cast(tf.maximum(tf.maximum(bottom - top, right - left), 1), tf.float32)
+    scale = side / float(hole_size)  # image pixels per patch pixel, [B]
+    cy = tf.cast(top + bottom, tf.float32) / 2.0
+    cx = tf.cast(left + right, tf.float32) / 2.0
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
 
-    Square holes of the trained size map 1:1 onto the patch; other holes (user masks) are
-    resampled (nearest) so the hole's bounding box fills the patch.
-    """
+    def window_index(centre, n):  # [B, 2p] image indices of the window, -1 outside
+        idx = tf.floor(centre[:, None] - p * scale[:, None]
+                       + (tf.range(2 * p, dtype=tf.float32)[None, :] + 0.5) * scale[:, None])
+        idx = tf.cast(idx, tf.int32)
+        return tf.where((idx >= 0) & (idx < n), idx, -1)
 
-    def __init__(self, net, patch_size, **kwargs):
-        super().__init__(net, **kwargs)
-        self.patch_size = patch_size
+    rows, cols = window_index(cy, h), window_index(cx, w)
+    window = tf.gather(x, tf.maximum(rows, 0), axis=1, batch_dims=1)
+    window = tf.gather(window, tf.maximum(cols, 0), axis=2, batch_dims=1)
+    inside = tf.cast((rows >= 0)[:, :, None] & (cols >= 0)[:, None, :], x.dtype)[..., None]
 
-    def fill(self, images, masks, training=False):
-        p = self.patch_size
-        top, left, bottom, right = hole_bbox(masks)
-        side = tf.cast(tf.maximum(tf.maximum(bottom - top, right - left), 1), tf.float32)
-        scale = side / float(self.hole_size)  # image pixels per patch pixel, [B]
-        cy = tf.cast(top + bottom, tf.float32) / 2.0
-        cx = tf.cast(left + right, tf.float32) / 2.0
-        h, w = tf.shape(images)[1], tf.shape(images)[2]
+    def patch_index(centre, n):  # [B, n] patch index for every image row/column
+        u = (tf.range(n, dtype=tf.float32)[None, :] + 0.5 - centre[:, None]) / scale[:, None]
+        return tf.clip_by_value(tf.cast(tf.floor(u + p / 2.0), tf.int32), 0, p - 1)
 
-        def window_index(centre, n):  # [B, 2p] image indices of the window, -1 outside
-            idx = tf.floor(centre[:, None] - p * scale[:, None]
-                           + (tf.range(2 * p, dtype=tf.float32)[None, :] + 0.5) * scale[:, None])
-            idx = tf.cast(idx, tf.int32)
-            return tf.where((idx >= 0) & (idx < n), idx, -1)
-
-        rows, cols = window_index(cy, h), window_index(cx, w)
-        x = model_input(images, masks)
-        window = tf.gather(x, tf.maximum(rows, 0), axis=1, batch_dims=1)
-        window = tf.gather(window, tf.maximum(cols, 0), axis=2, batch_dims=1)
-        inside = tf.cast((rows >= 0)[:, :, None] & (cols >= 0)[:, None, :], x.dtype)[..., None]
-        patch = self.net(window * inside, training=training)  # [B, p, p, 3]
-
-        def patch_index(centre, n):  # [B, n] patch index for every image row/column
-            u = (tf.range(n, dtype=tf.float32)[None, :] + 0.5 - centre[:, None]) / scale[:, None]
-            return tf.clip_by_value(tf.cast(tf.floor(u + p / 2.0), tf.int32), 0, p - 1)
-
+    def paste(patch):
         full = tf.gather(patch, patch_index(cy, h), axis=1, batch_dims=1)
         return tf.gather(full, patch_index(cx, w), axis=2, batch_dims=1)
+
+    return window * inside, paste

@@ -4,6 +4,9 @@ import dataclasses
 from tfinpaint.utils import ConfigError
 
 METHODS = {}
+# Defaults that configure training or checks, not the builder.
+TRAINING_DEFAULTS = ("learning_rate", "beta_1", "min_image_size", "fixed_size", "hole_size",
+                     "epochs")
 
 
 @dataclasses.dataclass
@@ -30,5 +33,6 @@ def build(name, hole_size, **kwargs):
     """Builds method `name`; kwargs left as None take the method's defaults."""
     method = get(name)
     merged = {**method.defaults, **{k: v for k, v in kwargs.items() if v is not None}}
-    merged.pop("learning_rate", None)
+    for key in TRAINING_DEFAULTS:
+        merged.pop(key, None)
     return method.builder(hole_size, **merged)

@@ -4,7 +4,7 @@ can search them."""
 import keras
 from keras import layers
 
-from tfinpaint.models.base import Inpainter, PatchInpainter
+from tfinpaint.models.base import Inpainter
 from tfinpaint.models.registry import register
 
 
@@ -48,7 +48,7 @@ def encoder_decoder(channels_in=4, filters=(32, 64, 128, 256), up_filters=(256, 
 
 
 @register("conv", hole_weight=10.0, learning_rate=1e-3)
-def build_conv(hole_size, depth=4, filters=64, kernel_size=5, **kwargs):
+def build_conv(hole_size, image_size=None, depth=4, filters=64, kernel_size=5, **kwargs):
     return Inpainter(conv_net(depth=depth, filters=filters, kernel_size=kernel_size),
                      hole_size=hole_size, name="conv", **kwargs)
 
@@ -58,7 +58,7 @@ class AutoEncoderInpainter(Inpainter):
 
 
 @register("ae", hole_weight=10.0, learning_rate=1e-3)
-def build_ae(hole_size, filters=(32, 64, 128, 256), kernel_size=3, **kwargs):
+def build_ae(hole_size, image_size=None, filters=(32, 64, 128, 256), kernel_size=3, **kwargs):
     up = tuple(reversed(filters[1:]))  # 256, 128, 64 as in Table 3.3
     return AutoEncoderInpainter(encoder_decoder(filters=filters, up_filters=up,
                                                 kernel_size=kernel_size),
@@ -66,10 +66,10 @@ def build_ae(hole_size, filters=(32, 64, 128, 256), kernel_size=3, **kwargs):
 
 
 @register("ae_patch", hole_weight=0.0, learning_rate=1e-3)
-def build_ae_patch(hole_size, filters=(32, 64, 128, 256), kernel_size=3, **kwargs):
+def build_ae_patch(hole_size, image_size=None, filters=(32, 64, 128, 256), kernel_size=3, **kwargs):
     """The Table 3.2 encoder on a 2p x 2p window round the hole, two transposed convs back to a
     p x p patch (p = hole size rounded up to a multiple of 4); loss on the patch only."""
     patch = -(-hole_size // 4) * 4
     up = (filters[-1], filters[-2])
     net = encoder_decoder(filters=filters, up_filters=up, kernel_size=kernel_size, name="patch_ae")
-    return PatchInpainter(net, patch_size=patch, hole_size=hole_size, name="ae_patch", **kwargs)
+    return Inpainter(net, patch_size=patch, hole_size=hole_size, name="ae_patch", **kwargs)

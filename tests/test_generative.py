@@ -1,0 +1,105 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+from tfinpaint import evaluate, export, losses, models
+from tfinpaint.data import train_pipeline
+from tfinpaint import main as cli
+
+SMALL = {"cvae": dict(latent_dim=64), "cvae_patch": dict(latent_dim=64),
+         "gan": dict(filters=16, d_filters=16)}
+
+
+def build(method, **kwargs):
+    keras.utils.set_random_seed(0)
+    model = models.build(method, 12, image_size=32, seed=0, **{**SMALL[method], **kwargs})
+    beta_1 = models.get(method).defaults.get("beta_1", 0.9)
+    model.compile(keras.optimizers.Adam(models.get(method).defaults["learning_rate"] * 2, beta_1))
+    model.build_optimizers()
+    return model
+
+
+def fit(model, cars, steps, epochs=1):
+    return model.fit(train_pipeline(cars.train.take(512), 32, seed=0), steps_per_epoch=steps,
+                     epochs=epochs, verbose=0, shuffle=False).history
+
+
+def test_kl_matches_numpy_reference():
+    rng = np.random.default_rng(0)
+    mean, log_var = rng.normal(size=(4, 16)), rng.normal(size=(4, 16))
+    ref = -0.5 * np.sum(1 + log_var - mean ** 2 - np.exp(log_var), axis=1)
+    np.testing.assert_allclose(losses.kl_divergence(tf.constant(mean), tf.constant(log_var)), ref,
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["cvae", "cvae_patch"])
+def test_cvae_trains_and_tracks_kl(method, cars):
+    model = build(method)
+    history = fit(model, cars, steps=12, epochs=4)
+    assert all(np.isfinite(history[k]).all() for k in ("loss", "kl", "reconstruction"))
+    assert history["reconstruction"][-1] < 0.9 * history["reconstruction"][0], history
+    assert history["kl"][-1] > 0
+
+
+def test_cvae_samples_repeat_for_a_seed_and_differ_across_seeds(cars, tmp_path):
+    model = build("cvae")
+    fit(model, cars, steps=3)
+    images = tf.constant(np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32))
+    masks = tf.constant(evaluate.protocol_masks(2, 32, 32, 12))
+    a = model.sample(images, masks, 3, tf.constant([5, 0])).numpy()
+    b = model.sample(images, masks, 3, tf.constant([5, 0])).numpy()
+    c = model.sample(images, masks, 3, tf.constant([6, 0])).numpy()
+    assert a.shape == (2, 3, 32, 32, 3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(a[:, 0], a[:, 1])  # draws differ inside one call too
+    known = np.broadcast_to((masks.numpy() > 0.5)[:, None], a.shape)
+    np.testing.assert_array_equal(a[known], np.broadcast_to(images.numpy()[:, None], a.shape)[known])
+
+    loaded = tf.saved_model.load(export.export(model, str(tmp_path / "cvae"), 32))
+    served = loaded.signatures["sample"](image=images, mask=masks, samples=tf.constant(3),
+                                         seed=tf.constant(5))["inpainted"].numpy()
+    np.testing.assert_allclose(served, a, atol=1e-5)
+    mean_fill = loaded.signatures["serving_default"](image=images, mask=masks)["inpainted"]
+    np.testing.assert_allclose(mean_fill, model({"image": images, "mask": masks}), atol=1e-5)
+
+
+def test_cvae_rejects_images_of_another_size():
+    model = build("cvae")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="takes 32x32 images"):
+        model({"image": tf.zeros([1, 40, 40, 3]), "mask": tf.ones([1, 40, 40, 1])})
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"generator": "ae", "global_discriminator": True}])
+def test_gan_both_players_learn_and_d_accuracy_is_tracked(cars, kwargs):
+    model = build("gan", **kwargs)
+    g_before = [w.numpy().copy() for w in model.net.trainable_weights]
+    d_before = [w.numpy().copy() for w in model.discriminator_weights]
+    history = fit(model, cars, steps=8, epochs=3)
+    for name in ("d_loss", "g_loss", "adversarial", "reconstruction", "d_acc_real", "d_acc_fake"):
+        assert np.isfinite(history[name]).all(), name
+    assert all(0.0 <= a <= 1.0 for a in history["d_acc_real"] + history["d_acc_fake"])
+    assert history["reconstruction"][-1] < history["reconstruction"][0], history
+    assert history["d_loss"][-1] < history["d_loss"][0] + 0.05, history  # D does not fall apart
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(g_before, model.net.trainable_weights))
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(d_before, model.discriminator_weights))
+
+
+@pytest.mark.parametrize("method,extra", [("cvae", ["--samples=2", "--latent_dim=64"]),
+                                          ("cvae_patch", ["--latent_dim=64"]),
+                                          ("gan", ["--alpha=0.01"])])
+def test_cli_end_to_end(method, extra, tmp_path, capsys):
+    flags.FLAGS.unparse_flags()
+    run = tmp_path / "run"
+    flags.FLAGS(["tfinpaint", f"--method={method}", f"--model_dir={run}", "--epochs=1",
+                 "--steps_per_epoch=2", "--batch_size=16", "--max_train_images=64",
+                 "--eval_images=40", "--classical=mean", *extra])
+    cli.run(["tfinpaint"])
+    for name in ("metrics.json", "samples.png", "checkpoints/checkpoint",
+                 f"export/{method}/1/saved_model.pb"):
+        assert os.path.exists(run / name), name
+    assert method in capsys.readouterr().out

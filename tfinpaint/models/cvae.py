@@ -1,0 +1,148 @@
+"""Conditional VAEs of thesis section 3.3 (Tables 3.4-3.6): `cvae` (whole image) and
+`cvae_patch` (hole only, on the window round the hole like `ae_patch`).
+
+The encoder reads the 4-channel masked input and gives the mean and log-variance of the latent;
+a sample (reparameterisation, seeded noise) is concatenated with the flattened location map and
+decoded. Loss = reconstruction + kl_weight * KL. Filling uses the mean; `sample()` draws several
+different fills for one hole.
+
+kl_weight defaults to 1e-6: the reconstruction term is a per-pixel mean and the KL a sum over the
+latent, so this is the ELBO of a Gaussian decoder with sigma = sqrt(kl_weight * H * W * 3 / 2),
+about 0.04 at 32x32. At 1e-4 the KL wins in a few steps and the decoder ignores z (the blurry
+collapse the thesis reports); at 1e-6 and 1e-5 the latent keeps the image's content.
+"""
+import keras
+import tensorflow as tf
+from keras import layers
+
+from tfinpaint import losses
+from tfinpaint.models.base import Inpainter, composite, model_input
+from tfinpaint.models.registry import register
+from tfinpaint.utils import ConfigError
+
+
+def cvae_encoder(size, filters=(32, 64, 128, 256), kernel_size=3, latent_dim=1024):
+    """Table 3.4 (four stride-2 3x3 convs, ReLU, BatchNorm but the last) + Table 3.5 (mean and
+    log-variance from the flattened 2x2x256 at 32x32)."""
+    x = inputs = keras.Input((size, size, 4), name="input")
+    for i, f in enumerate(filters):
+        x = layers.Conv2D(f, kernel_size, strides=2, padding="same", activation="relu",
+                          name=f"conv{i + 1}")(x)
+        if i < len(filters) - 1:
+            x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
+    x = layers.Flatten()(x)
+    mean = layers.Dense(latent_dim, name="mean")(x)
+    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    return keras.Model(inputs, [mean, log_var], name="cvae_encoder")
+
+
+def cvae_decoder(size, out_size, up_filters=(256, 128, 64, 32), kernel_size=3, latent_dim=1024):
+    """Table 3.5's concatenation of z with the flattened location map, reshaped to a grid, then
+    Table 3.6 (stride-2 transposed convs, ReLU) and a 3x3 conv + sigmoid to out_size."""
+    z = keras.Input((latent_dim,), name="z")
+    location = keras.Input((size, size, 1), name="location_map")
+    x = layers.Concatenate()([z, layers.Flatten()(location)])
+    grid = out_size // 2 ** len(up_filters)
+    if grid < 1 or grid * 2 ** len(up_filters) != out_size:
+        raise ConfigError(f"a {len(up_filters)}-block decoder cannot make {out_size}x{out_size}.")
+    width = (latent_dim + size * size) // (grid * grid)
+    if width * grid * grid != latent_dim + size * size:  # no exact reshape: project (not in thesis)
+        width = up_filters[0] * 2
+        x = layers.Dense(grid * grid * width, activation="relu", name="project")(x)
+    x = layers.Reshape((grid, grid, width))(x)  # 2x2x512 at 32x32 with latent 1024 (Table 3.5)
+    for i, f in enumerate(up_filters):
+        x = layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation="relu",
+                                   name=f"deconv{i + 1}")(x)
+    x = layers.Conv2D(3, kernel_size, padding="same", activation="sigmoid", name="out")(x)
+    return keras.Model([z, location], x, name="cvae_decoder")
+
+
+class CVAE(Inpainter):
+    def __init__(self, encoder, decoder, kl_weight=1e-6, seed=None, **kwargs):
+        super().__init__(None, seed=seed, **kwargs)
+        self.encoder, self.decoder, self.kl_weight = encoder, decoder, kl_weight
+        self.noise = keras.random.SeedGenerator(seed)
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.reconstruction_tracker, self.kl_tracker]
+
+    def forward(self, images, masks, training=False, noise=None):
+        """Fill, mean and log-variance; `noise` (None: use the mean) is the standard normal
+        draw of the reparameterisation."""
+        x, restore = self.prepare(model_input(images, masks), masks)
+        mean, log_var = self.encoder(x, training=training)
+        log_var = tf.clip_by_value(log_var, -16.0, 8.0)  # keeps exp() finite early in training
+        z = mean if noise is None else mean + tf.exp(0.5 * log_var) * noise
+        return restore(self.decoder([z, x[..., 3:]], training=training)), mean, log_var
+
+    def fill(self, images, masks, training=False):
+        return self.forward(images, masks, training)[0]
+
+    def sample(self, images, masks, samples, seed):
+        """`samples` different composited fills per image: [B, samples, H, W, 3]. The same seed
+        (int32 [2]) gives the same fills."""
+        latent = self.encoder.outputs[0].shape[-1]
+        noise = tf.random.stateless_normal([samples, tf.shape(images)[0], latent], seed)
+        fills = tf.map_fn(lambda n: composite(images, self.forward(images, masks, False, n)[0], masks),
+                          noise)
+        return tf.transpose(fills, [1, 0, 2, 3, 4])
+
+    def losses_for(self, images, masks, training):
+        noise = None
+        if training:
+            latent = self.encoder.outputs[0].shape[-1]
+            noise = keras.random.normal([tf.shape(images)[0], latent], seed=self.noise)
+        fills, mean, log_var = self.forward(images, masks, training, noise)
+        reconstruction = self.reconstruction_loss(images, fills, masks)
+        kl = tf.reduce_mean(losses.kl_divergence(mean, log_var))
+        return fills, reconstruction, kl
+
+    def train_step(self, data):
+        images, masks = self.unpack(data)
+        with tf.GradientTape() as tape:
+            fills, reconstruction, kl = self.losses_for(images, masks, training=True)
+            loss = reconstruction + self.kl_weight * kl
+            scaled = self.optimizer.scale_loss(loss / tf.distribute.get_strategy().num_replicas_in_sync)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        self.track(images, masks, fills, loss, reconstruction, kl, all_metrics=False)
+        return {m.name: m.result() for m in (self.loss_tracker, self.image_metrics[0],
+                                             self.reconstruction_tracker, self.kl_tracker)}
+
+    def test_step(self, data):
+        images, masks = self.unpack(data)
+        fills, reconstruction, kl = self.losses_for(images, masks, training=False)
+        self.track(images, masks, fills, reconstruction + self.kl_weight * kl, reconstruction, kl)
+        return {m.name: m.result() for m in self.metrics}
+
+    def track(self, images, masks, fills, loss, reconstruction, kl, all_metrics=True):
+        self.loss_tracker.update_state(loss)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        outputs = composite(images, fills, masks)
+        for m in self.image_metrics if all_metrics else self.image_metrics[:1]:
+            m.update_state(images, outputs, masks)
+
+
+@register("cvae", hole_weight=10.0, learning_rate=1e-3, fixed_size=True)
+def build_cvae(hole_size, image_size=32, latent_dim=1024, kl_weight=1e-6, kernel_size=3,
+               filters=(32, 64, 128, 256), **kwargs):
+    encoder = cvae_encoder(image_size, filters, kernel_size, latent_dim)
+    decoder = cvae_decoder(image_size, image_size, tuple(reversed(filters)), kernel_size,
+                           latent_dim)
+    return CVAE(encoder, decoder, kl_weight, hole_size=hole_size, fixed_size=image_size,
+                name="cvae", **kwargs)
+
+
+@register("cvae_patch", hole_weight=0.0, learning_rate=1e-3)
+def build_cvae_patch(hole_size, image_size=None, latent_dim=1024, kl_weight=1e-6, kernel_size=3,
+                     filters=(32, 64, 128, 256), **kwargs):
+    """The same networks on the 2p x 2p window round the hole, decoding only the p x p patch."""
+    patch = -(-hole_size // 4) * 4
+    encoder = cvae_encoder(2 * patch, filters, kernel_size, latent_dim)
+    decoder = cvae_decoder(2 * patch, patch, (filters[-1], filters[-2]), kernel_size, latent_dim)
+    return CVAE(encoder, decoder, kl_weight, hole_size=hole_size, patch_size=patch,
+                name="cvae_patch", **kwargs)

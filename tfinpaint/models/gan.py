@@ -1,0 +1,147 @@
+"""The completion GAN of thesis section 3.4: a generator fills the hole, a local discriminator
+(Table 3.8) judges a window round the filled hole (GLCIC-style; `global_discriminator=True` adds
+one on the whole image), and the generator minimises alpha * BCE(D(G)) + (1 - alpha) * MSE.
+
+Images are in [-1, 1] inside the GAN (tanh generator); fills come back in [0, 1] like every
+other method. The reconstruction term is the shared hole-weighted loss: the thesis' formula masks
+it to the known pixels, which the composited output never shows, so we weight the hole instead.
+"""
+import keras
+import tensorflow as tf
+from keras import layers
+
+from tfinpaint.models.base import Inpainter, composite, hole_window
+from tfinpaint.models.registry import register
+
+
+def conv_generator(depth=6, filters=64, kernel_size=5):
+    """Table 3.7: six 5x5 conv + ReLU layers of 64, then a 5x5 conv + tanh."""
+    x = inputs = keras.Input((None, None, 4), name="input")
+    for i in range(depth):
+        x = layers.Conv2D(filters, kernel_size, padding="same", activation="relu",
+                          name=f"conv{i + 1}")(x)
+    x = layers.Conv2D(3, kernel_size, padding="same", activation="tanh", name="out")(x)
+    return keras.Model(inputs, x, name="generator")
+
+
+def ae_generator(filters=(64, 64, 64, 64), kernel_size=5):
+    """The autoencoder generator the thesis tried first: 4 stride-2 5x5 convs, 4 stride-2 5x5
+    transposed convs (ReLU), then a conv + tanh."""
+    x = inputs = keras.Input((None, None, 4), name="input")
+    for i, f in enumerate(filters):
+        x = layers.Conv2D(f, kernel_size, strides=2, padding="same", activation="relu",
+                          name=f"conv{i + 1}")(x)
+    for i, f in enumerate(reversed(filters)):
+        x = layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation="relu",
+                                   name=f"deconv{i + 1}")(x)
+    x = layers.Conv2D(3, kernel_size, padding="same", activation="tanh", name="out")(x)
+    return keras.Model(inputs, x, name="generator")
+
+
+def discriminator(size, filters=64, kernel_size=3, dropout=0.3, name="discriminator"):
+    """Table 3.8: a valid 3x3 conv, four stride-2 3x3 convs (ReLU), flatten, dropout, dense. The
+    sigmoid of the table is applied inside the loss (from_logits) for numerical stability."""
+    x = inputs = keras.Input((size, size, 3), name="image")
+    x = layers.Conv2D(filters, kernel_size, padding="valid", activation="relu", name="conv1")(x)
+    for i in range(4):
+        x = layers.Conv2D(filters, kernel_size, strides=2, padding="same", activation="relu",
+                          name=f"conv{i + 2}")(x)
+    x = layers.Dropout(dropout)(layers.Flatten()(x))
+    return keras.Model(inputs, layers.Dense(1, name="logit")(x), name=name)
+
+
+class CompletionGAN(Inpainter):
+    def __init__(self, generator, local_discriminator, global_discriminator=None, alpha=0.001,
+                 **kwargs):
+        super().__init__(generator, **kwargs)
+        self.local_d, self.global_d, self.alpha = local_discriminator, global_discriminator, alpha
+        self.window = local_discriminator.input_shape[1] // 2
+        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        names = ("d_loss", "g_loss", "adversarial", "reconstruction", "d_acc_real", "d_acc_fake")
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    @property
+    def metrics(self):
+        return [*super().metrics, *self.trackers.values()]
+
+    @property
+    def discriminator_weights(self):
+        d = [self.local_d] + ([self.global_d] if self.global_d is not None else [])
+        return [w for net in d for w in net.trainable_weights]
+
+    def compile(self, optimizer, d_optimizer=None, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.d_optimizer = d_optimizer or optimizer.__class__.from_config(optimizer.get_config())
+
+    def build_optimizers(self):
+        self.optimizer.build(self.net.trainable_variables)
+        self.d_optimizer.build(self.discriminator_weights)
+
+    def extra_optimizers(self):
+        return {"d_optimizer": self.d_optimizer}
+
+    def fill(self, images, masks, training=False):
+        x, restore = self.prepare(tf.concat([(2.0 * images - 1.0) * masks, masks], -1), masks)
+        return (restore(self.net(x, training=training)) + 1.0) / 2.0
+
+    def judge(self, images, masks, training):
+        """Discriminator logits for images in [0, 1]: the local one on the window round the
+        hole, plus the global one on the whole image if there is one."""
+        x = 2.0 * images - 1.0
+        window, _ = hole_window(x, masks, self.window, self.hole_size)
+        logits = [self.local_d(window, training=training)]
+        if self.global_d is not None:
+            logits.append(self.global_d(x, training=training))
+        return logits
+
+    def train_step(self, data):
+        images, masks = self.unpack(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        fake = composite(images, self.fill(images, masks, training=True), masks)
+        with tf.GradientTape() as tape:
+            real_logits = self.judge(images, masks, training=True)
+            fake_logits = self.judge(tf.stop_gradient(fake), masks, training=True)
+            d_loss = tf.add_n([self.bce(tf.ones_like(r), r) + self.bce(tf.zeros_like(f), f)
+                               for r, f in zip(real_logits, fake_logits)]) / 2.0
+            scaled = self.d_optimizer.scale_loss(d_loss / replicas)
+        grads = tape.gradient(scaled, self.discriminator_weights)
+        self.d_optimizer.apply(grads, self.discriminator_weights)
+
+        with tf.GradientTape() as tape:
+            fills = self.fill(images, masks, training=True)
+            fake = composite(images, fills, masks)
+            adversarial = tf.add_n([self.bce(tf.ones_like(f), f)
+                                    for f in self.judge(fake, masks, training=True)])
+            reconstruction = self.reconstruction_loss(images, fills, masks)
+            g_loss = self.alpha * adversarial + (1.0 - self.alpha) * reconstruction
+            scaled = self.optimizer.scale_loss(g_loss / replicas)
+        grads = tape.gradient(scaled, self.net.trainable_variables)
+        self.optimizer.apply(grads, self.net.trainable_variables)
+
+        values = {"d_loss": d_loss, "g_loss": g_loss, "adversarial": adversarial,
+                  "reconstruction": reconstruction,
+                  "d_acc_real": tf.reduce_mean(tf.cast(real_logits[0] > 0, tf.float32)),
+                  "d_acc_fake": tf.reduce_mean(tf.cast(fake_logits[0] < 0, tf.float32))}
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        self.loss_tracker.update_state(g_loss)
+        self.image_metrics[0].update_state(images, fake, masks)
+        return {m.name: m.result() for m in (self.loss_tracker, self.image_metrics[0],
+                                             *self.trackers.values())}
+
+
+@register("gan", hole_weight=10.0, learning_rate=2e-4, beta_1=0.5)
+def build_gan(hole_size, image_size=None, generator="conv", alpha=0.001, global_discriminator=False,
+              kernel_size=5, filters=64, d_filters=64, **kwargs):
+    window = -(-hole_size // 4) * 4
+    net = conv_generator(filters=filters, kernel_size=kernel_size) if generator == "conv" else \
+        ae_generator(kernel_size=kernel_size)
+    local_d = discriminator(2 * window, d_filters, name="local_discriminator")
+    global_d = discriminator(image_size, d_filters, name="global_discriminator") \
+        if global_discriminator else None
+    model = CompletionGAN(net, local_d, global_d, alpha, hole_size=hole_size,
+                          fixed_size=image_size if global_discriminator else None, name="gan",
+                          **kwargs)
+    if generator == "ae":
+        model.size_multiple = 16
+    return model
