@@ -21,9 +21,12 @@ from tfinpaint.train import Config, Experiment  # noqa: E402
 
 flags.DEFINE_list("methods", ["conv", "ae", "ae_patch"], "Methods to train.")
 flags.DEFINE_list("epochs", ["conv=30", "ae=40", "ae_patch=40"], "method=epochs pairs.")
-flags.DEFINE_string("dataset", "cifar10_cars", "Dataset (as in tfinpaint.main).")
+flags.DEFINE_string("dataset", None, "Dataset (as in tfinpaint.main; default: the method's).")
 flags.DEFINE_string("data_dir", None, "Data directory (default $TFINPAINT_DATA_DIR).")
-flags.DEFINE_integer("eval_images", 1000, "Protocol test images.")
+flags.DEFINE_integer("image_size", None, "Image size (default: the method's / the data's).")
+flags.DEFINE_integer("hole_size", None, "Hole size (default: the method's).")
+flags.DEFINE_integer("eval_images", None, "Protocol test images (default: the method's).")
+flags.DEFINE_list("set", [], "Method settings key=value (e.g. filters=32,z_steps=300).")
 flags.DEFINE_string("runs_dir", "runs/benchmark", "Where the runs (checkpoints) live.")
 flags.DEFINE_string("out", "benchmarks/results/quality_cifar10_cars.json", "Results JSON.")
 FLAGS = flags.FLAGS
@@ -34,12 +37,16 @@ def main(argv):
 
     logging.set_verbosity(logging.WARNING)
     epochs = dict(e.split("=") for e in FLAGS.epochs)
-    fills, trained = {}, {}
+    settings = {k: _number(v) for k, v in (s.split("=", 1) for s in FLAGS.set)}
+    fills, trained, protocols = {}, {}, set()
     for method in FLAGS.methods:
         cfg = Config(method=method, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                     image_size=FLAGS.image_size, hole_size=FLAGS.hole_size,
                      epochs=int(epochs.get(method, 10)), eval_images=FLAGS.eval_images,
-                     model_dir=os.path.join(FLAGS.runs_dir, method))
+                     model_dir=os.path.join(FLAGS.runs_dir, method), model_kwargs=settings)
         exp = Experiment(cfg)
+        protocols.add((exp.cfg.dataset, exp.cfg.image_size, exp.cfg.hole_size,
+                       exp.cfg.eval_holes, exp.cfg.eval_images))
         start = time.perf_counter()
         history = exp.train()
         seconds = time.perf_counter() - start
@@ -50,16 +57,29 @@ def main(argv):
                                "val_hole_psnr": history.history["val_hole_psnr"][-1]}
         fills[method] = exp.fill_fn()
         splits, cfg = exp.splits, exp.cfg
-    images = take_array(splits.test, FLAGS.eval_images)
-    rows = protocol.evaluate(fills, images, cfg.hole_size)
-    title = (f"{FLAGS.dataset} test: {len(images)} images, {cfg.hole_size}x{cfg.hole_size} "
-             "random holes (numpy default_rng(0)), uint8-rounded, composited")
+    if len(protocols) > 1:
+        raise SystemExit(f"these methods use different protocols {protocols}; benchmark them "
+                         "in separate runs.")
+    images = take_array(splits.test, cfg.eval_images)
+    rows = protocol.evaluate(fills, images, cfg.hole_size, cfg.eval_holes == "center")
+    where = "centre" if cfg.eval_holes == "center" else "random (numpy default_rng(0))"
+    title = (f"{cfg.dataset} test: {len(images)} images {cfg.image_size}x{cfg.image_size}, "
+             f"{cfg.hole_size}x{cfg.hole_size} {where} holes, uint8-rounded, composited")
     print(protocol.format_table(rows, title))
     for method, t in trained.items():
         print(f"{method}: {t['epochs']} epochs, {t['seconds_per_epoch']:.1f} s/epoch")
     protocol.save_json(FLAGS.out, {"command": command(), "machine": machine(), "title": title,
                                    "rows": rows, "training": trained})
     print(f"wrote {FLAGS.out}")
+
+
+def _number(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("method", "conv", sorted(models.METHODS), "Inpainting method.")
 flags.DEFINE_enum("mode", "all", ["train", "evaluate", "export", "all", "inpaint"],
                   "all = train, then evaluate on the protocol, then export a SavedModel.")
-flags.DEFINE_string("dataset", "cifar10_cars",
-                    "cifar10_cars, cifar10, faces64, tfds:NAME[/SPLIT], npz:PATH[:KEY] or folder:PATH.")
+flags.DEFINE_string("dataset", None,
+                    "cifar10_cars (the default; faces64 for dcgan), cifar10, faces64, "
+                    "tfds:NAME[/SPLIT], npz:PATH[:KEY] or folder:PATH.")
 flags.DEFINE_string("data_dir", None, "Folder searched first for <dataset>.npz files "
                     "(default: $TFINPAINT_DATA_DIR).")
 flags.DEFINE_integer("epochs", 10, "Total epochs (a resumed run trains up to this many).")
@@ -30,28 +31,40 @@ flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the meth
 flags.DEFINE_enum("lr_schedule", "cosine", ["cosine", "constant"], "Learning-rate schedule.")
 flags.DEFINE_float("hole_weight", None, "Loss weight of hole pixels vs known ones; 0 = hole only "
                    "(default: the method's).")
-flags.DEFINE_enum("loss", "mse", ["mse", "l1"], "Reconstruction loss.")
+flags.DEFINE_enum("loss", None, ["mse", "l1"], "Reconstruction loss (default mse; l1 for "
+                  "context_encoder).")
 flags.DEFINE_enum("holes", "model", ["model", "data"],
                   "Make training holes in train_step (on the model's device) or in the tf.data map.")
 flags.DEFINE_string("mask_files", None, "Train on masks drawn from these files (glob or folder).")
 flags.DEFINE_boolean("augment", True, "Random horizontal flips when training.")
 flags.DEFINE_integer("max_train_images", None, "Train on the first N training images only.")
-flags.DEFINE_integer("eval_images", 1000, "Test images scored by the protocol.")
-flags.DEFINE_enum("eval_holes", "random", ["random", "center"], "Protocol hole positions.")
+flags.DEFINE_integer("eval_images", None, "Test images scored by the protocol (default 1000; "
+                     "100 for dcgan, whose latent search is slow).")
+flags.DEFINE_enum("eval_holes", None, ["random", "center"], "Protocol hole positions (default "
+                  "random; center for dcgan).")
 flags.DEFINE_list("classical", ["mean", "telea", "ns", "biharmonic"],
                   "Classical methods scored beside the model (empty for none).")
 flags.DEFINE_integer("samples", 1, "Methods that sample (cvae, cvae_patch): fills drawn per image "
                      "in samples.png.")
+flags.DEFINE_integer("sample_every", 0, "Also write <model_dir>/samples/step_N.png every N "
+                     "training steps (0: off).")
 # Method settings (unset: the method's default; see README for each method).
 flags.DEFINE_integer("kernel_size", None, "Convolution kernel (filter) size.")
 flags.DEFINE_integer("latent_dim", None, "cvae*: latent size (thesis: 1024).")
 flags.DEFINE_float("kl_weight", None, "cvae*: weight of the KL term.")
-flags.DEFINE_float("alpha", None, "gan: generator loss alpha * BCE + (1 - alpha) * MSE.")
+flags.DEFINE_float("alpha", None, "gan, context_encoder: generator loss alpha * adversarial + "
+                   "(1 - alpha) * reconstruction (default 0.001).")
 flags.DEFINE_enum("generator", None, ["conv", "ae"], "gan: Table 3.7 conv generator or the "
                   "autoencoder one.")
 flags.DEFINE_boolean("global_discriminator", None, "gan: add a whole-image discriminator.")
+flags.DEFINE_integer("filters", None, "Base number of filters (conv, gan, dcgan).")
+flags.DEFINE_float("lam", None, "dcgan: weight of the prior (discriminator) loss in the search.")
+flags.DEFINE_float("z_lr", None, "dcgan: Adam learning rate of the latent search.")
+flags.DEFINE_float("z_beta1", None, "dcgan: Adam beta1 of the latent search.")
+flags.DEFINE_integer("z_steps", None, "dcgan: latent search steps (default 1000).")
+flags.DEFINE_integer("bottleneck", None, "context_encoder: bottleneck channels (article: 4000).")
 MODEL_FLAGS = ("kernel_size", "latent_dim", "kl_weight", "alpha", "generator",
-               "global_discriminator")
+               "global_discriminator", "filters", "lam", "z_lr", "z_beta1", "z_steps", "bottleneck")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("model_dir", None, "Run folder (default: runs/<method>).")
 flags.DEFINE_string("export_dir", None, "SavedModel base folder (default: <model_dir>/export); "
@@ -77,7 +90,7 @@ def config_from_flags():
         mask_files=FLAGS.mask_files, augment=FLAGS.augment,
         max_train_images=FLAGS.max_train_images, eval_images=FLAGS.eval_images,
         eval_holes=FLAGS.eval_holes, classical=tuple(FLAGS.classical), seed=FLAGS.seed,
-        samples=FLAGS.samples, model_dir=FLAGS.model_dir, export_dir=FLAGS.export_dir,
+        samples=FLAGS.samples, sample_every=FLAGS.sample_every, model_dir=FLAGS.model_dir, export_dir=FLAGS.export_dir,
         model_kwargs={k: getattr(FLAGS, k) for k in MODEL_FLAGS if getattr(FLAGS, k) is not None})
 
 

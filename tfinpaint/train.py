@@ -25,27 +25,29 @@ ARCHITECTURE_KEYS = ("method", "image_size", "hole_size", "model_kwargs")
 @dataclasses.dataclass
 class Config:
     method: str = "conv"
-    dataset: str = "cifar10_cars"
+    dataset: str = None  # None: the method's (faces64 for dcgan), else cifar10_cars
     data_dir: str = None
     epochs: int = 10
     steps_per_epoch: int = None  # None: one pass over the training images
     batch_size: int = 64
     image_size: int = None  # None: the dataset's own size
-    hole_size: int = None  # None: 3/8 of the image side (12 at 32x32, as in the thesis)
+    hole_size: int = None  # None: 3/8 of the image side (12 at 32x32, as in the thesis), or the
+    # method's share (half for dcgan)
     learning_rate: float = None  # None: the method's default
     lr_schedule: str = "cosine"  # cosine decay to 0 over all epochs, or constant
     hole_weight: float = None  # weight of hole pixels in the loss; 0 = hole only; None: default
-    loss: str = "mse"
+    loss: str = None  # mse or l1; None: the method's (l1 for context_encoder), else mse
     holes: str = "model"  # make holes in train_step ("model") or in the tf.data map ("data")
     mask_files: str = None  # train on masks drawn from these files instead of squares
     augment: bool = True
     val_fraction: float = 0.1
     max_train_images: int = None
-    eval_images: int = 1000
-    eval_holes: str = "random"  # protocol holes: random (seeded) or center
+    eval_images: int = None  # None: the method's, else 1000
+    eval_holes: str = None  # protocol holes: random (seeded) or center; None: the method's
     classical: tuple = protocol.CLASSICAL
     seed: int = 0
     samples: int = 1  # fills drawn per image in samples.png (methods that sample)
+    sample_every: int = 0  # also write <model_dir>/samples/step_N.png every N training steps
     model_dir: str = None
     export_dir: str = None
     model_kwargs: dict = dataclasses.field(default_factory=dict)  # architecture sizes
@@ -54,8 +56,13 @@ class Config:
         """Fills the defaults that depend on the data and method; checks sizes make sense."""
         method = models.get(self.method)
         cfg = dataclasses.replace(self)
+        cfg.dataset = dataset_for(self)
         cfg.image_size = splits.image_size
-        cfg.hole_size = self.hole_size or max(1, round(cfg.image_size * 3 / 8))
+        fraction = method.defaults.get("hole_fraction", 3 / 8)
+        cfg.hole_size = self.hole_size or max(1, round(cfg.image_size * fraction))
+        cfg.eval_images = self.eval_images or method.defaults.get("eval_images", 1000)
+        cfg.eval_holes = self.eval_holes or method.defaults.get("eval_holes", "random")
+        cfg.loss = self.loss or method.defaults.get("loss", "mse")
         if cfg.learning_rate is None:
             cfg.learning_rate = method.defaults.get("learning_rate", 1e-3)
         if cfg.hole_weight is None:
@@ -98,6 +105,10 @@ class Config:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True, default=list)
 
 
+def dataset_for(cfg):
+    return cfg.dataset or models.get(cfg.method).defaults.get("dataset", "cifar10_cars")
+
+
 def build_model(cfg, hole_maker_masks=None):
     """The compiled model for a resolved config."""
     model = models.build(cfg.method, cfg.hole_size, image_size=cfg.image_size,
@@ -119,7 +130,8 @@ class Experiment:
 
     def __init__(self, cfg, splits=None, log=print):
         self.log = log
-        self.splits = splits or load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size,
+        image_size = cfg.image_size or models.get(cfg.method).defaults.get("image_size")
+        self.splits = splits or load_dataset(dataset_for(cfg), cfg.data_dir, image_size,
                                              cfg.val_fraction)
         self.cfg = cfg.resolve(self.splits)
         keras.utils.set_random_seed(self.cfg.seed)
@@ -175,6 +187,9 @@ class Experiment:
             SampleImages(os.path.join(cfg.model_dir, "logs", "samples"), sample),
             keras.callbacks.TerminateOnNaN(),
         ]
+        if cfg.sample_every:
+            callbacks.append(SampleImages(None, sample, cfg.sample_every, done * cfg.steps_per_epoch,
+                                          os.path.join(cfg.model_dir, "samples")))
         self.log(f"Training {cfg.method} on {cfg.dataset} ({cfg.image_size}x{cfg.image_size}, "
                  f"{cfg.hole_size}x{cfg.hole_size} holes made in the {cfg.holes}): epochs {done + 1}"
                  f"-{cfg.epochs}, {cfg.steps_per_epoch} steps of {cfg.batch_size}.")
@@ -272,16 +287,27 @@ def write_samples(path, images, masks, *outputs):
 
 
 class SampleImages(keras.callbacks.Callback):
-    """Writes the sample grid of a fixed validation batch to TensorBoard after every epoch."""
+    """The sample grid of a fixed validation batch: to TensorBoard after every epoch, or, with
+    `every`, to <png_dir>/step_N.png every `every` training steps (as the context-encoder
+    article does)."""
 
-    def __init__(self, log_dir, batch):
+    def __init__(self, log_dir, batch, every=0, first_step=0, png_dir=None):
         super().__init__()
-        self.writer = tf.summary.create_file_writer(log_dir)
+        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
         self.images, self.masks = batch
+        self.every, self.step, self.png_dir = every, first_step, png_dir
+
+    def grid(self):
+        return sample_grid(self.images, self.masks, self.model.preview(self.images, self.masks))
 
     def on_epoch_end(self, epoch, logs=None):
-        outputs = self.model({"image": self.images, "mask": self.masks}, training=False)
-        with self.writer.as_default():
-            tf.summary.image("masked_original_filled",
-                             sample_grid(self.images, self.masks, outputs)[None], step=epoch + 1)
-        self.writer.flush()
+        if self.writer is not None:
+            with self.writer.as_default():
+                tf.summary.image("masked_original_filled", self.grid()[None], step=epoch + 1)
+            self.writer.flush()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.every and self.step % self.every == 0:
+            atomic_write_bytes(os.path.join(self.png_dir, f"step_{self.step:07d}.png"),
+                               tf.io.encode_png(self.grid()).numpy())

@@ -103,6 +103,10 @@ class Inpainter(keras.Model):
             m.update_state(images, outputs, masks)
         return {m.name: m.result() for m in (self.loss_tracker, *self.image_metrics)}
 
+    def preview(self, images, masks):
+        """Composited fills for the per-epoch TensorBoard grid."""
+        return self({"image": images, "mask": masks}, training=False)
+
     def build_optimizers(self):
         """Creates the optimizer state up front, so a checkpoint can restore into it."""
         self.optimizer.build(self.trainable_variables)
@@ -112,34 +116,52 @@ class Inpainter(keras.Model):
         return {}
 
 
-def hole_window(x, masks, p, hole_size):
-    """Crops a 2p x 2p window centred on each mask's hole (outside the image = zeros) and returns
-    it with the function that pastes a p x p patch back over the hole. A hole_size square hole is
-    copied 1:1; other holes are resampled (nearest) so their bounding box fills the patch."""
+def hole_frame(masks, hole_size):
+    """Each hole's centre (cy, cx) and scale (image pixels per patch pixel, 1 for a hole_size
+    square; other holes' bounding boxes are resampled to the patch)."""
     top, left, bottom, right = hole_bbox(masks)
     side = tf.cast(tf.maximum(tf.maximum(bottom - top, right - left), 1), tf.float32)
-    scale = side / float(hole_size)  # image pixels per patch pixel, [B]
-    cy = tf.cast(top + bottom, tf.float32) / 2.0
-    cx = tf.cast(left + right, tf.float32) / 2.0
-    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    return (tf.cast(top + bottom, tf.float32) / 2.0, tf.cast(left + right, tf.float32) / 2.0,
+            side / float(hole_size))
 
-    def window_index(centre, n):  # [B, 2p] image indices of the window, -1 outside
-        idx = tf.floor(centre[:, None] - p * scale[:, None]
-                       + (tf.range(2 * p, dtype=tf.float32)[None, :] + 0.5) * scale[:, None])
+
+def _sample(x, cy, cx, scale, n, half):
+    """n x n samples (nearest) of x starting `half` patch pixels before the hole centre;
+    outside the image reads zeros."""
+    def index(centre, limit):
+        idx = tf.floor(centre[:, None] - half * scale[:, None]
+                       + (tf.range(n, dtype=tf.float32)[None, :] + 0.5) * scale[:, None])
         idx = tf.cast(idx, tf.int32)
-        return tf.where((idx >= 0) & (idx < n), idx, -1)
+        return tf.where((idx >= 0) & (idx < limit), idx, -1)
 
-    rows, cols = window_index(cy, h), window_index(cx, w)
-    window = tf.gather(x, tf.maximum(rows, 0), axis=1, batch_dims=1)
-    window = tf.gather(window, tf.maximum(cols, 0), axis=2, batch_dims=1)
+    rows, cols = index(cy, tf.shape(x)[1]), index(cx, tf.shape(x)[2])
+    out = tf.gather(x, tf.maximum(rows, 0), axis=1, batch_dims=1)
+    out = tf.gather(out, tf.maximum(cols, 0), axis=2, batch_dims=1)
     inside = tf.cast((rows >= 0)[:, :, None] & (cols >= 0)[:, None, :], x.dtype)[..., None]
+    return out * inside
 
-    def patch_index(centre, n):  # [B, n] patch index for every image row/column
+
+def paste_patch(patch, masks, hole_size):
+    """A full-size image holding the p x p `patch` over each hole (only the hole is used)."""
+    cy, cx, scale = hole_frame(masks, hole_size)
+    p = patch.shape[1]
+
+    def index(centre, n):  # [B, n] patch index for every image row/column
         u = (tf.range(n, dtype=tf.float32)[None, :] + 0.5 - centre[:, None]) / scale[:, None]
         return tf.clip_by_value(tf.cast(tf.floor(u + p / 2.0), tf.int32), 0, p - 1)
 
-    def paste(patch):
-        full = tf.gather(patch, patch_index(cy, h), axis=1, batch_dims=1)
-        return tf.gather(full, patch_index(cx, w), axis=2, batch_dims=1)
+    full = tf.gather(patch, index(cy, tf.shape(masks)[1]), axis=1, batch_dims=1)
+    return tf.gather(full, index(cx, tf.shape(masks)[2]), axis=2, batch_dims=1)
 
-    return window * inside, paste
+
+def crop_patch(images, masks, p, hole_size):
+    """The p x p patch of `images` that `paste_patch` would cover: the real hole content."""
+    cy, cx, scale = hole_frame(masks, hole_size)
+    return _sample(images, cy, cx, scale, p, p / 2.0)
+
+
+def hole_window(x, masks, p, hole_size):
+    """The 2p x 2p window centred on each hole (outside the image = zeros), and the function that
+    pastes the net's p x p patch back over the hole. A hole_size square maps 1:1."""
+    cy, cx, scale = hole_frame(masks, hole_size)
+    return _sample(x, cy, cx, scale, 2 * p, p), lambda patch: paste_patch(patch, masks, hole_size)

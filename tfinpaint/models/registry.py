@@ -5,8 +5,8 @@ from tfinpaint.utils import ConfigError
 
 METHODS = {}
 # Defaults that configure training or checks, not the builder.
-TRAINING_DEFAULTS = ("learning_rate", "beta_1", "min_image_size", "fixed_size", "hole_size",
-                     "epochs")
+TRAINING_DEFAULTS = ("learning_rate", "beta_1", "min_image_size", "fixed_size", "hole_fraction",
+                     "epochs", "dataset", "eval_holes", "eval_images", "image_size", "loss")
 
 
 @dataclasses.dataclass
@@ -32,7 +32,6 @@ def get(name):
 def build(name, hole_size, **kwargs):
     """Builds method `name`; kwargs left as None take the method's defaults."""
     method = get(name)
-    merged = {**method.defaults, **{k: v for k, v in kwargs.items() if v is not None}}
-    for key in TRAINING_DEFAULTS:
-        merged.pop(key, None)
-    return method.builder(hole_size, **merged)
+    defaults = {k: v for k, v in method.defaults.items() if k not in TRAINING_DEFAULTS}
+    return method.builder(hole_size, **{**defaults,
+                                        **{k: v for k, v in kwargs.items() if v is not None}})

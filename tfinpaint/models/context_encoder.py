@@ -1,0 +1,131 @@
+"""Context encoder (`article_repair_damaged_images.txt`, after Pathak et al. 2016).
+
+128x128 images with 64x64 holes by default (random holes when training, centre holes when
+testing). An encoder of stride-2 4x4 convs (LeakyReLU, BatchNorm) down to 4x4, a 1x1 conv
+bottleneck (4000 channels in the article), and stride-2 transposed convs (ReLU) up to the hole
+patch; a PatchGAN discriminator judges real and generated patches. As in the article: generator
+loss 0.001 * adversarial + 0.999 * reconstruction with a least-squares (MSE) adversarial term and
+L1 reconstruction on the patch, Adam 2e-4 with beta1 0.5.
+
+Pathak et al.'s own code uses L2 plus a 4-pixel band of known pixels round the hole weighted 10x,
+to blend the seam. Here the known pixels are composited back unchanged, so a band loss would only
+train pixels that are thrown away: we keep the article's L1 (`--loss=mse` gives plain L2).
+"""
+import keras
+import tensorflow as tf
+from keras import layers
+
+from tfinpaint.models.base import Inpainter, composite, crop_patch, paste_patch
+from tfinpaint.models.registry import register
+from tfinpaint.utils import ConfigError
+
+
+def _doublings(size, what):
+    n = size.bit_length() - 3
+    if size < 8 or 4 * 2 ** n != size:
+        raise ConfigError(f"context_encoder needs a power-of-two {what} of at least 8, got {size}.")
+    return n
+
+
+def ce_generator(size=128, patch=64, filters=64, bottleneck=4000):
+    """The article's generator: 64, 64, 128, 256, 512 channels down to 4x4 (at 128x128), a 1x1
+    conv to `bottleneck` channels, transposed convs 512, 256, 128, 64 up to the patch, 3x3 conv."""
+    down, up = _doublings(size, "image size"), _doublings(patch, "hole size")
+    widths = [filters * 2 ** max(0, i - 1) for i in range(down)]
+    x = inputs = keras.Input((size, size, 4), name="input")
+    for i, w in enumerate(widths):
+        x = layers.Conv2D(w, 4, strides=2, padding="same", name=f"conv{i + 1}")(x)
+        if i:
+            x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(
+        layers.Conv2D(bottleneck, 1, name="bottleneck")(x)))
+    for i, w in enumerate(reversed(widths[-up:])):
+        x = layers.Conv2DTranspose(w, 4, strides=2, padding="same", name=f"deconv{i + 1}")(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2D(3, 3, padding="same", activation="tanh", name="patch")(x)
+    return keras.Model(inputs, x, name="generator")
+
+
+def patch_discriminator(patch=64, filters=64):
+    """The article's PatchGAN: 3x3 convs 64, 128, 256 (stride 2), 512, 1 (stride 1)."""
+    x = inputs = keras.Input((patch, patch, 3), name="patch")
+    for i, (w, s) in enumerate([(filters, 2), (2 * filters, 2), (4 * filters, 2), (8 * filters, 1)]):
+        x = layers.LeakyReLU(0.2)(layers.Conv2D(w, 3, strides=s, padding="same",
+                                                name=f"conv{i + 1}")(x))
+    return keras.Model(inputs, layers.Conv2D(1, 3, padding="same", name="score")(x),
+                       name="discriminator")
+
+
+class ContextEncoder(Inpainter):
+    def __init__(self, generator, discriminator, adversarial_weight=0.001, **kwargs):
+        super().__init__(generator, **kwargs)
+        self.discriminator, self.adversarial_weight = discriminator, adversarial_weight
+        names = ("d_loss", "g_loss", "adversarial", "reconstruction", "d_acc_real", "d_acc_fake")
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    @property
+    def metrics(self):
+        return [*super().metrics, *self.trackers.values()]
+
+    def compile(self, optimizer, d_optimizer=None, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.d_optimizer = d_optimizer or optimizer.__class__.from_config(optimizer.get_config())
+
+    def build_optimizers(self):
+        self.optimizer.build(self.net.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    def extra_optimizers(self):
+        return {"d_optimizer": self.d_optimizer}
+
+    def patch(self, images, masks, training=False):
+        """The generated hole patch, in [-1, 1]."""
+        x, _ = self.prepare(tf.concat([(2.0 * images - 1.0) * masks, masks], -1), masks)
+        return self.net(x, training=training)
+
+    def fill(self, images, masks, training=False):
+        return (paste_patch(self.patch(images, masks, training), masks, self.hole_size) + 1.0) / 2.0
+
+    def train_step(self, data):
+        images, masks = self.unpack(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        p = self.net.output_shape[1]
+        real = crop_patch(2.0 * images - 1.0, masks, p, self.hole_size)
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.patch(images, masks, training=True)
+            real_score = self.discriminator(real, training=True)
+            fake_score = self.discriminator(tf.stop_gradient(fake), training=True)
+            d_loss = (tf.reduce_mean(tf.square(real_score - 1.0))
+                      + tf.reduce_mean(tf.square(fake_score))) / 2.0
+            adversarial = tf.reduce_mean(tf.square(self.discriminator(fake, training=True) - 1.0))
+            fills = (paste_patch(fake, masks, self.hole_size) + 1.0) / 2.0
+            reconstruction = self.reconstruction_loss(images, fills, masks)
+            w = self.adversarial_weight
+            g_loss = w * adversarial + (1.0 - w) * reconstruction
+            d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
+            g_scaled = self.optimizer.scale_loss(g_loss / replicas)
+        d_vars, g_vars = self.discriminator.trainable_variables, self.net.trainable_variables
+        self.d_optimizer.apply(tape.gradient(d_scaled, d_vars), d_vars)
+        self.optimizer.apply(tape.gradient(g_scaled, g_vars), g_vars)
+        values = {"d_loss": d_loss, "g_loss": g_loss, "adversarial": adversarial,
+                  "reconstruction": reconstruction,
+                  "d_acc_real": tf.reduce_mean(tf.cast(real_score > 0.5, tf.float32)),
+                  "d_acc_fake": tf.reduce_mean(tf.cast(fake_score < 0.5, tf.float32))}
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        self.loss_tracker.update_state(g_loss)
+        self.image_metrics[0].update_state(images, composite(images, fills, masks), masks)
+        return {m.name: m.result() for m in (self.loss_tracker, self.image_metrics[0],
+                                             *self.trackers.values())}
+
+
+@register("context_encoder", learning_rate=2e-4, beta_1=0.5, hole_weight=0.0, loss="l1",
+          dataset="faces64", image_size=128, hole_fraction=0.5, eval_holes="center", epochs=20)
+def build_context_encoder(hole_size, image_size=128, filters=64, bottleneck=4000, alpha=0.001,
+                          d_filters=64, **kwargs):
+    p = -(-hole_size // 4) * 4
+    p = 1 << (p - 1).bit_length()  # the decoder doubles from 4x4: the next power of two
+    return ContextEncoder(ce_generator(image_size, p, filters, bottleneck),
+                          patch_discriminator(p, d_filters), alpha, hole_size=hole_size,
+                          fixed_size=image_size, name="context_encoder", **kwargs)

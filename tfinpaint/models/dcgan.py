@@ -1,0 +1,174 @@
+"""DCGAN face completion (`dcgan_face_completion.txt`, Yeh et al. 2017).
+
+Training: a DCGAN learns complete images (holes play no part). Completion: a batch of latent
+vectors is optimised so G(z) matches the known pixels (contextual L1, each known pixel weighted by
+the share of hole pixels among its 7x7 neighbours) and still fools D (prior loss, weight `lam`),
+with Adam (`z_lr`, `z_beta1`) for `z_steps` steps inside one graph; the best z per image is kept
+and the hole of G(z) is pasted in. The exported SavedModel runs the search itself.
+"""
+import keras
+import tensorflow as tf
+from keras import layers
+
+from tfinpaint.models.base import Inpainter, composite
+from tfinpaint.models.registry import register
+from tfinpaint.utils import ConfigError
+
+
+def dcgan_generator(size=64, latent_dim=100, filters=64):
+    """z -> 4x4x(8f) -> stride-2 5x5 transposed convs (BatchNorm, ReLU) -> size x size, tanh."""
+    blocks = size.bit_length() - 3  # 64 -> 4 upsamplings from 4x4
+    if size < 8 or 4 * 2 ** blocks != size:
+        raise ConfigError(f"dcgan needs a power-of-two image size of at least 8, got {size}.")
+    z = keras.Input((latent_dim,), name="z")
+    width = filters * 2 ** (blocks - 1)
+    x = layers.Dense(4 * 4 * width, use_bias=False)(z)
+    x = layers.ReLU()(layers.BatchNormalization()(layers.Reshape((4, 4, width))(x)))
+    for i in range(blocks - 1):
+        width //= 2
+        x = layers.Conv2DTranspose(width, 5, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2DTranspose(3, 5, strides=2, padding="same", activation="tanh")(x)
+    return keras.Model(z, x, name="generator")
+
+
+def dcgan_discriminator(size=64, filters=64):
+    """Stride-2 5x5 convs with LeakyReLU (BatchNorm after the first), then a logit."""
+    x = inputs = keras.Input((size, size, 3), name="image")
+    width = filters
+    for i in range(size.bit_length() - 3):
+        x = layers.Conv2D(width, 5, strides=2, padding="same")(x)
+        if i:
+            x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(0.2)(x)
+        width *= 2
+    return keras.Model(inputs, layers.Dense(1)(layers.Flatten()(x)), name="discriminator")
+
+
+def contextual_weights(masks, neighbourhood=7):
+    """Yeh et al.'s importance weights: for a known pixel, the share of hole pixels among its
+    neighbours (known pixels far from the hole count little); 0 inside the hole."""
+    hole_share = tf.nn.avg_pool2d(1.0 - masks, neighbourhood, 1, "SAME")
+    return masks * hole_share
+
+
+class DCGAN(Inpainter):
+    def __init__(self, generator, discriminator, lam=0.1, z_lr=0.01, z_beta1=0.9, z_steps=1000,
+                 seed=None, **kwargs):
+        super().__init__(generator, seed=seed, **kwargs)
+        self.discriminator = discriminator
+        self.latent_dim = generator.input_shape[-1]
+        self.lam, self.z_lr, self.z_beta1, self.z_steps = lam, z_lr, z_beta1, z_steps
+        self.noise = keras.random.SeedGenerator(seed)
+        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in ("d_loss", "g_loss", "d_acc_real",
+                                                                 "d_acc_fake")}
+
+    @property
+    def metrics(self):
+        return [*self.trackers.values()]
+
+    def compile(self, optimizer, d_optimizer=None, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.d_optimizer = d_optimizer or optimizer.__class__.from_config(optimizer.get_config())
+
+    def build_optimizers(self):
+        self.optimizer.build(self.net.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    def extra_optimizers(self):
+        return {"d_optimizer": self.d_optimizer}
+
+    def gan_losses(self, images, training):
+        z = keras.random.normal([tf.shape(images)[0], self.latent_dim], seed=self.noise)
+        fake = self.net(z, training=training)
+        real_logits = self.discriminator(2.0 * images - 1.0, training=training)
+        fake_logits = self.discriminator(fake, training=training)
+        d_loss = (self.bce(tf.ones_like(real_logits), real_logits)
+                  + self.bce(tf.zeros_like(fake_logits), fake_logits)) / 2.0
+        g_loss = self.bce(tf.ones_like(fake_logits), fake_logits)
+        return d_loss, g_loss, real_logits, fake_logits
+
+    def train_step(self, data):
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape(persistent=True) as tape:
+            d_loss, g_loss, real_logits, fake_logits = self.gan_losses(images, training=True)
+            d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
+            g_scaled = self.optimizer.scale_loss(g_loss / replicas)
+        d_vars, g_vars = self.discriminator.trainable_variables, self.net.trainable_variables
+        self.d_optimizer.apply(tape.gradient(d_scaled, d_vars), d_vars)
+        self.optimizer.apply(tape.gradient(g_scaled, g_vars), g_vars)
+        return self.track(d_loss, g_loss, real_logits, fake_logits)
+
+    def test_step(self, data):  # the GAN game on held-out images; completion is too slow here
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        return self.track(*self.gan_losses(images, training=False))
+
+    def track(self, d_loss, g_loss, real_logits, fake_logits):
+        values = {"d_loss": d_loss, "g_loss": g_loss,
+                  "d_acc_real": tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)),
+                  "d_acc_fake": tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32))}
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    def preview(self, images, masks):  # a short search: enough to watch training progress
+        return composite(images, self.fill(images, masks, steps=min(self.z_steps, 50)), masks)
+
+    def search_losses(self, z, target, weights):
+        """Per-image contextual and prior losses of latent vectors z."""
+        generated = self.net(z, training=False)
+        contextual = tf.reduce_sum(weights * tf.abs(generated - target), axis=[1, 2, 3])
+        logits = self.discriminator(generated, training=False)[:, 0]
+        prior = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(logits), logits)
+        return contextual, prior, generated
+
+    def fill(self, images, masks, training=False, seed=(0, 0), steps=None):
+        """G(z) in [0, 1] for the best z of the latent search (composited by the caller)."""
+        best_z, _ = self.search(images, masks, seed, steps)
+        return (self.net(best_z, training=False) + 1.0) / 2.0
+
+    def search(self, images, masks, seed=(0, 0), steps=None):
+        """The latent search: the best z per image and its loss (contextual + lam * prior); the
+        search starts from stateless normal draws keyed on `seed`."""
+        steps = self.z_steps if steps is None else steps
+        target, weights = 2.0 * images - 1.0, contextual_weights(masks)
+        batch = tf.shape(images)[0]
+        z = tf.random.stateless_normal([batch, self.latent_dim], seed)
+        m, v = tf.zeros_like(z), tf.zeros_like(z)
+        best_z, best_loss = z, tf.fill([batch], float("inf"))
+        b1, b2, eps = self.z_beta1, 0.999, 1e-8
+
+        def step(t, z, m, v, best_z, best_loss):
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                contextual, prior, _ = self.search_losses(z, target, weights)
+                loss = contextual + self.lam * prior
+                total = tf.reduce_sum(loss)  # images are independent: one gradient for all
+            better = loss < best_loss
+            best_z = tf.where(better[:, None], z, best_z)
+            best_loss = tf.where(better, loss, best_loss)
+            g = tape.gradient(total, z)
+            t1 = tf.cast(t + 1, tf.float32)
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * tf.square(g)
+            z = z - self.z_lr * (m / (1 - b1 ** t1)) / (tf.sqrt(v / (1 - b2 ** t1)) + eps)
+            return t + 1, z, m, v, best_z, best_loss
+
+        _, z, _, _, best_z, best_loss = tf.while_loop(
+            lambda t, *_: t < steps, step, (tf.constant(0), z, m, v, best_z, best_loss))
+        contextual, prior, _ = self.search_losses(z, target, weights)  # the last step counts too
+        last = contextual + self.lam * prior
+        better = last < best_loss
+        return tf.where(better[:, None], z, best_z), tf.where(better, last, best_loss)
+
+
+@register("dcgan", learning_rate=2e-4, beta_1=0.5, dataset="faces64", hole_fraction=0.5,
+          eval_holes="center", eval_images=100, epochs=25)
+def build_dcgan(hole_size, image_size=64, latent_dim=100, filters=64, lam=0.1, z_lr=0.01,
+                z_beta1=0.9, z_steps=1000, **kwargs):
+    kwargs.pop("hole_weight", None), kwargs.pop("loss", None)
+    return DCGAN(dcgan_generator(image_size, latent_dim, filters),
+                 dcgan_discriminator(image_size, filters), lam, z_lr, z_beta1, z_steps,
+                 hole_size=hole_size, fixed_size=image_size, name="dcgan", **kwargs)
