@@ -7,7 +7,6 @@ time, machine, command) go to --out as JSON.
 """
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,6 +25,7 @@ flags.DEFINE_string("data_dir", None, "Data directory (default $TFINPAINT_DATA_D
 flags.DEFINE_integer("image_size", None, "Image size (default: the method's / the data's).")
 flags.DEFINE_integer("hole_size", None, "Hole size (default: the method's).")
 flags.DEFINE_integer("eval_images", None, "Protocol test images (default: the method's).")
+flags.DEFINE_integer("samples", 3, "Fills per image in the sample grids of methods that sample.")
 flags.DEFINE_list("set", [], "Method settings key=value (e.g. filters=32,z_steps=300).")
 flags.DEFINE_string("runs_dir", "runs/benchmark", "Where the runs (checkpoints) live.")
 flags.DEFINE_string("out", "benchmarks/results/quality_cifar10_cars.json", "Results JSON.")
@@ -38,24 +38,22 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     epochs = dict(e.split("=") for e in FLAGS.epochs)
     settings = {k: _number(v) for k, v in (s.split("=", 1) for s in FLAGS.set)}
-    fills, trained, protocols = {}, {}, set()
+    fills, trained, protocols, experiments = {}, {}, set(), {}
     for method in FLAGS.methods:
         cfg = Config(method=method, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
                      image_size=FLAGS.image_size, hole_size=FLAGS.hole_size,
                      epochs=int(epochs.get(method, 10)), eval_images=FLAGS.eval_images,
-                     model_dir=os.path.join(FLAGS.runs_dir, method), model_kwargs=settings)
+                     model_dir=os.path.join(FLAGS.runs_dir, method), model_kwargs=settings,
+                     samples=FLAGS.samples)
         exp = Experiment(cfg)
         protocols.add((exp.cfg.dataset, exp.cfg.image_size, exp.cfg.hole_size,
                        exp.cfg.eval_holes, exp.cfg.eval_images))
-        start = time.perf_counter()
-        history = exp.train()
-        seconds = time.perf_counter() - start
-        if history is not None:
-            n = len(history.history["loss"])
-            trained[method] = {"epochs": exp.cfg.epochs, "seconds": seconds,
-                               "seconds_per_epoch": seconds / n,
-                               "val_hole_psnr": history.history["val_hole_psnr"][-1]}
+        exp.train()
+        record = exp.training_record()
+        if record:
+            trained[method] = record
         fills[method] = exp.fill_fn()
+        experiments[method] = exp
         splits, cfg = exp.splits, exp.cfg
     if len(protocols) > 1:
         raise SystemExit(f"these methods use different protocols {protocols}; benchmark them "
@@ -68,6 +66,9 @@ def main(argv):
     print(protocol.format_table(rows, title))
     for method, t in trained.items():
         print(f"{method}: {t['epochs']} epochs, {t['seconds_per_epoch']:.1f} s/epoch")
+    for method, exp in experiments.items():
+        exp.write_samples(os.path.join(os.path.dirname(FLAGS.out), "samples", f"{method}.png"),
+                          images[:8])
     protocol.save_json(FLAGS.out, {"command": command(), "machine": machine(), "title": title,
                                    "rows": rows, "training": trained})
     print(f"wrote {FLAGS.out}")

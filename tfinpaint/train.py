@@ -199,11 +199,25 @@ class Experiment:
                                  callbacks=callbacks, shuffle=False,
                                  verbose=1 if _interactive() else 2)
         seconds = time.perf_counter() - start
-        epochs_run = len(history.history.get("loss", []))
+        epochs_run = len(next(iter(history.history.values()), []))
         self.log(f"Trained {epochs_run} epochs in {seconds:.1f} s "
                  f"({seconds / max(epochs_run, 1):.1f} s/epoch).")
         self.train_seconds = seconds
+        record = self.training_record()
+        record = {"epochs": record.get("epochs", 0) + epochs_run,
+                  "seconds": record.get("seconds", 0.0) + seconds,
+                  "last_epoch": {k: float(v[-1]) for k, v in history.history.items()}}
+        record["seconds_per_epoch"] = record["seconds"] / max(record["epochs"], 1)
+        protocol.save_json(os.path.join(cfg.model_dir, "training.json"), record)
         return history
+
+    def training_record(self):
+        """Epochs trained, seconds spent (over every resumed run) and the last epoch's logs."""
+        path = os.path.join(self.cfg.model_dir, "training.json")
+        if not os.path.exists(path):
+            return {}
+        with open(path) as f:
+            return json.load(f)
 
     def fill_fn(self):
         model = self.model
@@ -229,16 +243,20 @@ class Experiment:
         if getattr(self, "train_seconds", None):
             payload["train_seconds"] = self.train_seconds
         protocol.save_json(os.path.join(cfg.model_dir, "metrics.json"), payload)
-        masks = protocol.protocol_masks(8, cfg.image_size, cfg.image_size, cfg.hole_size,
+        self.write_samples(os.path.join(cfg.model_dir, "samples.png"), images[:8])
+        return rows
+
+    def write_samples(self, path, images):
+        """The sample grid of `images` (uint8) with the protocol's first holes."""
+        cfg = self.cfg
+        masks = protocol.protocol_masks(len(images), cfg.image_size, cfg.image_size, cfg.hole_size,
                                         cfg.eval_holes == "center")
-        outputs = [protocol.model_fill(self.fill_fn(), images[:8], masks)]
+        outputs = [protocol.model_fill(self.fill_fn(), images, masks)]
         if cfg.samples > 1 and hasattr(self.model, "sample"):
-            x = tf.constant(images[:8], tf.float32) / 255.0
+            x = tf.constant(images, tf.float32) / 255.0
             drawn = self.model.sample(x, tf.constant(masks), cfg.samples, tf.constant([cfg.seed, 1]))
             outputs = [drawn[:, k] for k in range(cfg.samples)]
-        write_samples(os.path.join(cfg.model_dir, "samples.png"),
-                      images[:8].astype(np.float32) / 255.0, masks, *outputs)
-        return rows
+        write_samples(path, images.astype(np.float32) / 255.0, masks, *outputs)
 
     def export(self):
         if not self.manager.latest_checkpoint:
