@@ -91,7 +91,9 @@ def test_gan_both_players_learn_and_d_accuracy_is_tracked(cars, kwargs):
 
 @pytest.mark.parametrize("method,extra", [("cvae", ["--samples=2", "--latent_dim=64"]),
                                           ("cvae_patch", ["--latent_dim=64"]),
-                                          ("gan", ["--alpha=0.01"])])
+                                          ("gan", ["--alpha=0.01"]),
+                                          ("dcgan", ["--image_size=16", "--filters=8",
+                                                     "--latent_dim=8", "--z_steps=5"])])
 def test_cli_end_to_end(method, extra, tmp_path, capsys):
     flags.FLAGS.unparse_flags()
     run = tmp_path / "run"
