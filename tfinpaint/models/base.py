@@ -116,6 +116,62 @@ class Inpainter(keras.Model):
         return {}
 
 
+class Adversarial(Inpainter):
+    """Methods with discriminators: their own optimizer (a copy of the generator's unless given,
+    checkpointed beside it) and loss trackers logged each epoch. Subclasses set
+    `self.discriminators` and call `track(**values)` in `train_step`."""
+
+    TRACKED = ("d_loss", "g_loss", "adversarial", "reconstruction", "d_acc_real", "d_acc_fake")
+
+    def __init__(self, net, discriminators, **kwargs):
+        super().__init__(net, **kwargs)
+        self.discriminators = list(discriminators)
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.TRACKED}
+
+    @property
+    def metrics(self):
+        return [*super().metrics, *self.trackers.values()]
+
+    @property
+    def discriminator_weights(self):
+        return [w for d in self.discriminators for w in d.trainable_weights]
+
+    def compile(self, optimizer, d_optimizer=None, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.d_optimizer = d_optimizer or optimizer.__class__.from_config(optimizer.get_config())
+
+    def build_optimizers(self):
+        self.optimizer.build(self.net.trainable_variables)
+        self.d_optimizer.build(self.discriminator_weights)
+
+    def extra_optimizers(self):
+        return {"d_optimizer": self.d_optimizer}
+
+    def scaled(self, optimizer, loss):
+        """The loss to differentiate (compute it inside the tape): divided by the replica count,
+        as gradients are summed over replicas, and scaled for mixed precision."""
+        return optimizer.scale_loss(loss / tf.distribute.get_strategy().num_replicas_in_sync)
+
+    def update_discriminators(self, tape, scaled_loss):
+        weights = self.discriminator_weights
+        self.d_optimizer.apply(tape.gradient(scaled_loss, weights), weights)
+
+    def update_generator(self, tape, scaled_loss):
+        weights = self.net.trainable_variables
+        self.optimizer.apply(tape.gradient(scaled_loss, weights), weights)
+
+    def track(self, images=None, outputs=None, masks=None, **values):
+        """Updates the trackers (and train hole PSNR when outputs are given); returns the logs."""
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        logs = {n: self.trackers[n].result() for n in values}
+        if outputs is not None:
+            self.loss_tracker.update_state(values["g_loss"])
+            self.image_metrics[0].update_state(images, outputs, masks)
+            logs.update(loss=self.loss_tracker.result(), hole_psnr=self.image_metrics[0].result())
+        return logs
+
+
 def hole_frame(masks, hole_size):
     """Each hole's centre (cy, cx) and scale (image pixels per patch pixel, 1 for a hole_size
     square; other holes' bounding boxes are resampled to the patch)."""

@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from tfinpaint.models.base import Inpainter, composite, crop_patch, paste_patch
+from tfinpaint.models.base import Adversarial, composite, crop_patch, paste_patch
 from tfinpaint.models.registry import register
 from tfinpaint.utils import ConfigError
 
@@ -57,27 +57,10 @@ def patch_discriminator(patch=64, filters=64):
                        name="discriminator")
 
 
-class ContextEncoder(Inpainter):
+class ContextEncoder(Adversarial):
     def __init__(self, generator, discriminator, adversarial_weight=0.001, **kwargs):
-        super().__init__(generator, **kwargs)
+        super().__init__(generator, [discriminator], **kwargs)
         self.discriminator, self.adversarial_weight = discriminator, adversarial_weight
-        names = ("d_loss", "g_loss", "adversarial", "reconstruction", "d_acc_real", "d_acc_fake")
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
-
-    @property
-    def metrics(self):
-        return [*super().metrics, *self.trackers.values()]
-
-    def compile(self, optimizer, d_optimizer=None, **kwargs):
-        super().compile(optimizer=optimizer, **kwargs)
-        self.d_optimizer = d_optimizer or optimizer.__class__.from_config(optimizer.get_config())
-
-    def build_optimizers(self):
-        self.optimizer.build(self.net.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-
-    def extra_optimizers(self):
-        return {"d_optimizer": self.d_optimizer}
 
     def patch(self, images, masks, training=False):
         """The generated hole patch, in [-1, 1]."""
@@ -89,9 +72,7 @@ class ContextEncoder(Inpainter):
 
     def train_step(self, data):
         images, masks = self.unpack(data)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        p = self.net.output_shape[1]
-        real = crop_patch(2.0 * images - 1.0, masks, p, self.hole_size)
+        real = crop_patch(2.0 * images - 1.0, masks, self.net.output_shape[1], self.hole_size)
         with tf.GradientTape(persistent=True) as tape:
             fake = self.patch(images, masks, training=True)
             real_score = self.discriminator(real, training=True)
@@ -103,21 +84,14 @@ class ContextEncoder(Inpainter):
             reconstruction = self.reconstruction_loss(images, fills, masks)
             w = self.adversarial_weight
             g_loss = w * adversarial + (1.0 - w) * reconstruction
-            d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
-            g_scaled = self.optimizer.scale_loss(g_loss / replicas)
-        d_vars, g_vars = self.discriminator.trainable_variables, self.net.trainable_variables
-        self.d_optimizer.apply(tape.gradient(d_scaled, d_vars), d_vars)
-        self.optimizer.apply(tape.gradient(g_scaled, g_vars), g_vars)
-        values = {"d_loss": d_loss, "g_loss": g_loss, "adversarial": adversarial,
-                  "reconstruction": reconstruction,
-                  "d_acc_real": tf.reduce_mean(tf.cast(real_score > 0.5, tf.float32)),
-                  "d_acc_fake": tf.reduce_mean(tf.cast(fake_score < 0.5, tf.float32))}
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        self.loss_tracker.update_state(g_loss)
-        self.image_metrics[0].update_state(images, composite(images, fills, masks), masks)
-        return {m.name: m.result() for m in (self.loss_tracker, self.image_metrics[0],
-                                             *self.trackers.values())}
+            d_scaled = self.scaled(self.d_optimizer, d_loss)
+            g_scaled = self.scaled(self.optimizer, g_loss)
+        self.update_discriminators(tape, d_scaled)
+        self.update_generator(tape, g_scaled)
+        return self.track(images, composite(images, fills, masks), masks, d_loss=d_loss,
+                          g_loss=g_loss, adversarial=adversarial, reconstruction=reconstruction,
+                          d_acc_real=tf.reduce_mean(tf.cast(real_score > 0.5, tf.float32)),
+                          d_acc_fake=tf.reduce_mean(tf.cast(fake_score < 0.5, tf.float32)))
 
 
 @register("context_encoder", learning_rate=2e-4, beta_1=0.5, hole_weight=0.0, loss="l1",

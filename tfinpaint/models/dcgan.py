@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from tfinpaint.models.base import Inpainter, composite
+from tfinpaint.models.base import Adversarial, composite
 from tfinpaint.models.registry import register
 from tfinpaint.utils import ConfigError
 
@@ -52,32 +52,21 @@ def contextual_weights(masks, neighbourhood=7):
     return masks * hole_share
 
 
-class DCGAN(Inpainter):
+class DCGAN(Adversarial):
+    TRACKED = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
+
     def __init__(self, generator, discriminator, lam=0.1, z_lr=0.01, z_beta1=0.9, z_steps=1000,
                  seed=None, **kwargs):
-        super().__init__(generator, seed=seed, **kwargs)
+        super().__init__(generator, [discriminator], seed=seed, **kwargs)
         self.discriminator = discriminator
         self.latent_dim = generator.input_shape[-1]
         self.lam, self.z_lr, self.z_beta1, self.z_steps = lam, z_lr, z_beta1, z_steps
         self.noise = keras.random.SeedGenerator(seed)
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in ("d_loss", "g_loss", "d_acc_real",
-                                                                 "d_acc_fake")}
 
     @property
     def metrics(self):
-        return [*self.trackers.values()]
-
-    def compile(self, optimizer, d_optimizer=None, **kwargs):
-        super().compile(optimizer=optimizer, **kwargs)
-        self.d_optimizer = d_optimizer or optimizer.__class__.from_config(optimizer.get_config())
-
-    def build_optimizers(self):
-        self.optimizer.build(self.net.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-
-    def extra_optimizers(self):
-        return {"d_optimizer": self.d_optimizer}
+        return list(self.trackers.values())
 
     def gan_losses(self, images, training):
         z = keras.random.normal([tf.shape(images)[0], self.latent_dim], seed=self.noise)
@@ -87,31 +76,23 @@ class DCGAN(Inpainter):
         d_loss = (self.bce(tf.ones_like(real_logits), real_logits)
                   + self.bce(tf.zeros_like(fake_logits), fake_logits)) / 2.0
         g_loss = self.bce(tf.ones_like(fake_logits), fake_logits)
-        return d_loss, g_loss, real_logits, fake_logits
+        return dict(d_loss=d_loss, g_loss=g_loss,
+                    d_acc_real=tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)),
+                    d_acc_fake=tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32)))
 
     def train_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape(persistent=True) as tape:
-            d_loss, g_loss, real_logits, fake_logits = self.gan_losses(images, training=True)
-            d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
-            g_scaled = self.optimizer.scale_loss(g_loss / replicas)
-        d_vars, g_vars = self.discriminator.trainable_variables, self.net.trainable_variables
-        self.d_optimizer.apply(tape.gradient(d_scaled, d_vars), d_vars)
-        self.optimizer.apply(tape.gradient(g_scaled, g_vars), g_vars)
-        return self.track(d_loss, g_loss, real_logits, fake_logits)
+            values = self.gan_losses(images, training=True)
+            d_scaled = self.scaled(self.d_optimizer, values["d_loss"])
+            g_scaled = self.scaled(self.optimizer, values["g_loss"])
+        self.update_discriminators(tape, d_scaled)
+        self.update_generator(tape, g_scaled)
+        return self.track(**values)
 
     def test_step(self, data):  # the GAN game on held-out images; completion is too slow here
         images = data[0] if isinstance(data, (tuple, list)) else data
-        return self.track(*self.gan_losses(images, training=False))
-
-    def track(self, d_loss, g_loss, real_logits, fake_logits):
-        values = {"d_loss": d_loss, "g_loss": g_loss,
-                  "d_acc_real": tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)),
-                  "d_acc_fake": tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32))}
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: t.result() for name, t in self.trackers.items()}
+        return self.track(**self.gan_losses(images, training=False))
 
     def preview(self, images, masks):  # a short search: enough to watch training progress
         return composite(images, self.fill(images, masks, steps=min(self.z_steps, 50)), masks)

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from tfinpaint.models.base import Inpainter, composite, hole_window
+from tfinpaint.models.base import Adversarial, composite, hole_window
 from tfinpaint.models.registry import register
 
 
@@ -50,35 +50,14 @@ def discriminator(size, filters=64, kernel_size=3, dropout=0.3, name="discrimina
     return keras.Model(inputs, layers.Dense(1, name="logit")(x), name=name)
 
 
-class CompletionGAN(Inpainter):
+class CompletionGAN(Adversarial):
     def __init__(self, generator, local_discriminator, global_discriminator=None, alpha=0.001,
                  **kwargs):
-        super().__init__(generator, **kwargs)
+        super().__init__(generator, [d for d in (local_discriminator, global_discriminator) if d],
+                         **kwargs)
         self.local_d, self.global_d, self.alpha = local_discriminator, global_discriminator, alpha
         self.window = local_discriminator.input_shape[1] // 2
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
-        names = ("d_loss", "g_loss", "adversarial", "reconstruction", "d_acc_real", "d_acc_fake")
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
-
-    @property
-    def metrics(self):
-        return [*super().metrics, *self.trackers.values()]
-
-    @property
-    def discriminator_weights(self):
-        d = [self.local_d] + ([self.global_d] if self.global_d is not None else [])
-        return [w for net in d for w in net.trainable_weights]
-
-    def compile(self, optimizer, d_optimizer=None, **kwargs):
-        super().compile(optimizer=optimizer, **kwargs)
-        self.d_optimizer = d_optimizer or optimizer.__class__.from_config(optimizer.get_config())
-
-    def build_optimizers(self):
-        self.optimizer.build(self.net.trainable_variables)
-        self.d_optimizer.build(self.discriminator_weights)
-
-    def extra_optimizers(self):
-        return {"d_optimizer": self.d_optimizer}
 
     def fill(self, images, masks, training=False):
         x, restore = self.prepare(tf.concat([(2.0 * images - 1.0) * masks, masks], -1), masks)
@@ -95,18 +74,17 @@ class CompletionGAN(Inpainter):
         return logits
 
     def train_step(self, data):
+        """Alternating updates: the discriminators on real and filled images, then the generator
+        against the updated discriminators."""
         images, masks = self.unpack(data)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         fake = composite(images, self.fill(images, masks, training=True), masks)
         with tf.GradientTape() as tape:
             real_logits = self.judge(images, masks, training=True)
-            fake_logits = self.judge(tf.stop_gradient(fake), masks, training=True)
+            fake_logits = self.judge(fake, masks, training=True)
             d_loss = tf.add_n([self.bce(tf.ones_like(r), r) + self.bce(tf.zeros_like(f), f)
                                for r, f in zip(real_logits, fake_logits)]) / 2.0
-            scaled = self.d_optimizer.scale_loss(d_loss / replicas)
-        grads = tape.gradient(scaled, self.discriminator_weights)
-        self.d_optimizer.apply(grads, self.discriminator_weights)
-
+            d_scaled = self.scaled(self.d_optimizer, d_loss)
+        self.update_discriminators(tape, d_scaled)
         with tf.GradientTape() as tape:
             fills = self.fill(images, masks, training=True)
             fake = composite(images, fills, masks)
@@ -114,20 +92,12 @@ class CompletionGAN(Inpainter):
                                     for f in self.judge(fake, masks, training=True)])
             reconstruction = self.reconstruction_loss(images, fills, masks)
             g_loss = self.alpha * adversarial + (1.0 - self.alpha) * reconstruction
-            scaled = self.optimizer.scale_loss(g_loss / replicas)
-        grads = tape.gradient(scaled, self.net.trainable_variables)
-        self.optimizer.apply(grads, self.net.trainable_variables)
-
-        values = {"d_loss": d_loss, "g_loss": g_loss, "adversarial": adversarial,
-                  "reconstruction": reconstruction,
-                  "d_acc_real": tf.reduce_mean(tf.cast(real_logits[0] > 0, tf.float32)),
-                  "d_acc_fake": tf.reduce_mean(tf.cast(fake_logits[0] < 0, tf.float32))}
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        self.loss_tracker.update_state(g_loss)
-        self.image_metrics[0].update_state(images, fake, masks)
-        return {m.name: m.result() for m in (self.loss_tracker, self.image_metrics[0],
-                                             *self.trackers.values())}
+            g_scaled = self.scaled(self.optimizer, g_loss)
+        self.update_generator(tape, g_scaled)
+        return self.track(images, fake, masks, d_loss=d_loss, g_loss=g_loss,
+                          adversarial=adversarial, reconstruction=reconstruction,
+                          d_acc_real=tf.reduce_mean(tf.cast(real_logits[0] > 0, tf.float32)),
+                          d_acc_fake=tf.reduce_mean(tf.cast(fake_logits[0] < 0, tf.float32)))
 
 
 @register("gan", hole_weight=10.0, learning_rate=2e-4, beta_1=0.5)
