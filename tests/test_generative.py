@@ -136,6 +136,12 @@ def test_dcgan_trains_and_latent_search_lowers_the_contextual_loss(data_dir, tmp
     out = model({"image": images, "mask": masks}).numpy()
     known = np.broadcast_to(masks.numpy() > 0.5, out.shape)
     np.testing.assert_array_equal(out[known], images.numpy()[known])
+    model.blend, model.z_steps = True, 5
+    blended = model.fill(images, masks).numpy()
+    w = weights.numpy()
+    border = lambda x: (w * x).sum(axis=(1, 2)) / w.sum(axis=(1, 2))
+    assert np.abs(border(blended) - border(images.numpy())).max() < 0.05  # colours matched
+    model.blend, model.z_steps = False, 40
     served = tf.saved_model.load(export.export(model, str(tmp_path / "dcgan"), 32))
     np.testing.assert_allclose(served.signatures["serving_default"](image=images, mask=masks)
                                ["inpainted"], out, atol=1e-4)

@@ -85,3 +85,13 @@ def test_bad_hole_flags(exported, tmp_path, test_cars, hole, match):
     image = write_png(tmp_path / "car.png", test_cars[0])
     with pytest.raises(MaskError, match=match):
         list(inpaint.inpaint_paths(exported[1], image, str(tmp_path / "o.png"), hole=hole))
+
+
+def test_fixed_size_model_says_which_size_it_takes(tmp_path, test_cars):
+    from tfinpaint import export, models
+
+    path = export.export(models.build("cvae", 12, image_size=32, latent_dim=16), str(tmp_path / "m"), 32)
+    image = write_png(tmp_path / "big.png", np.zeros((40, 48, 3), np.uint8))
+    with pytest.raises(MaskError, match="48x40 but this model only takes 32x32"):
+        list(inpaint.inpaint_paths(path, image, str(tmp_path / "o.png"), hole="1,1,8"))
+    assert not os.path.exists(tmp_path / "o.png")

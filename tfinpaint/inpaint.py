@@ -53,6 +53,11 @@ def inpaint_paths(model_path, image_path, output, mask=None, hole=None):
         m = read_mask(mask_path, (h, w)) if mask_path else hole_mask(h, w, *parse_hole(hole))
         prepared.append((src, dst, image, m))
     signature = load_signature(model_path)
+    size = signature.structured_input_signature[1]["image"].shape[1:3]
+    for src, _, image, _ in prepared:
+        if None not in size and tuple(image.shape[:2]) != tuple(size):
+            raise MaskError(f"{src} is {image.shape[1]}x{image.shape[0]} but this model only takes "
+                            f"{size[1]}x{size[0]} images; resize or crop it first.")
     for src, dst, image, m in prepared:
         filled = inpaint_array(signature, image, m)
         atomic_write_bytes(dst, tf.io.encode_png(filled).numpy())

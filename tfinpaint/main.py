@@ -62,9 +62,11 @@ flags.DEFINE_float("lam", None, "dcgan: weight of the prior (discriminator) loss
 flags.DEFINE_float("z_lr", None, "dcgan: Adam learning rate of the latent search.")
 flags.DEFINE_float("z_beta1", None, "dcgan: Adam beta1 of the latent search.")
 flags.DEFINE_integer("z_steps", None, "dcgan: latent search steps (default 1000).")
+flags.DEFINE_boolean("blend", None, "dcgan: colour-match the fill to the hole's border.")
 flags.DEFINE_integer("bottleneck", None, "context_encoder: bottleneck channels (article: 4000).")
 MODEL_FLAGS = ("kernel_size", "latent_dim", "kl_weight", "alpha", "generator",
-               "global_discriminator", "filters", "lam", "z_lr", "z_beta1", "z_steps", "bottleneck")
+               "global_discriminator", "filters", "lam", "z_lr", "z_beta1", "z_steps", "bottleneck",
+               "blend")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("model_dir", None, "Run folder (default: runs/<method>).")
 flags.DEFINE_string("export_dir", None, "SavedModel base folder (default: <model_dir>/export); "

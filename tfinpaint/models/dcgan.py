@@ -4,7 +4,8 @@ Training: a DCGAN learns complete images (holes play no part). Completion: a bat
 vectors is optimised so G(z) matches the known pixels (contextual L1, each known pixel weighted by
 the share of hole pixels among its 7x7 neighbours) and still fools D (prior loss, weight `lam`),
 with Adam (`z_lr`, `z_beta1`) for `z_steps` steps inside one graph; the best z per image is kept
-and the hole of G(z) is pasted in. The exported SavedModel runs the search itself.
+and the hole of G(z) is pasted in (with `blend=True`, colour-matched to the hole's border first).
+The exported SavedModel runs the search itself.
 """
 import keras
 import tensorflow as tf
@@ -56,11 +57,12 @@ class DCGAN(Adversarial):
     TRACKED = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
 
     def __init__(self, generator, discriminator, lam=0.1, z_lr=0.01, z_beta1=0.9, z_steps=1000,
-                 seed=None, **kwargs):
+                 blend=False, seed=None, **kwargs):
         super().__init__(generator, [discriminator], seed=seed, **kwargs)
         self.discriminator = discriminator
         self.latent_dim = generator.input_shape[-1]
         self.lam, self.z_lr, self.z_beta1, self.z_steps = lam, z_lr, z_beta1, z_steps
+        self.blend = blend
         self.noise = keras.random.SeedGenerator(seed)
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
@@ -108,7 +110,16 @@ class DCGAN(Adversarial):
     def fill(self, images, masks, training=False, seed=(0, 0), steps=None):
         """G(z) in [0, 1] for the best z of the latent search (composited by the caller)."""
         best_z, _ = self.search(images, masks, seed, steps)
-        return (self.net(best_z, training=False) + 1.0) / 2.0
+        generated = (self.net(best_z, training=False) + 1.0) / 2.0
+        if not self.blend:
+            return generated
+        # Blend at the border: shift the fill's colour so that, on the known pixels next to the
+        # hole (the contextual weights), it matches the image on average: the constant term of
+        # the Poisson blending Yeh et al. use.
+        w = contextual_weights(masks)
+        offset = tf.reduce_sum(w * (images - generated), [1, 2], keepdims=True) / tf.maximum(
+            tf.reduce_sum(w, [1, 2], keepdims=True), 1e-6)
+        return tf.clip_by_value(generated + offset, 0.0, 1.0)
 
     def search(self, images, masks, seed=(0, 0), steps=None):
         """The latent search: the best z per image and its loss (contextual + lam * prior); the
@@ -148,8 +159,8 @@ class DCGAN(Adversarial):
 @register("dcgan", learning_rate=2e-4, beta_1=0.5, dataset="faces64", hole_fraction=0.5,
           eval_holes="center", eval_images=100, epochs=25)
 def build_dcgan(hole_size, image_size=64, latent_dim=100, filters=64, lam=0.1, z_lr=0.01,
-                z_beta1=0.9, z_steps=1000, **kwargs):
+                z_beta1=0.9, z_steps=1000, blend=False, **kwargs):
     kwargs.pop("hole_weight", None), kwargs.pop("loss", None)
     return DCGAN(dcgan_generator(image_size, latent_dim, filters),
-                 dcgan_discriminator(image_size, filters), lam, z_lr, z_beta1, z_steps,
+                 dcgan_discriminator(image_size, filters), lam, z_lr, z_beta1, z_steps, blend,
                  hole_size=hole_size, fixed_size=image_size, name="dcgan", **kwargs)
