@@ -23,7 +23,8 @@ from benchmarks.common import command, machine  # noqa: E402
 from tfinpaint import evaluate, export, models  # noqa: E402
 from tfinpaint.data import HoleMaker, load_dataset, train_pipeline  # noqa: E402
 
-flags.DEFINE_list("methods", ["conv", "ae", "ae_patch"], "Methods to time.")
+flags.DEFINE_list("methods", ["conv", "ae", "ae_patch", "cvae", "cvae_patch", "gan"],
+                  "Methods to time (32x32 CIFAR methods).")
 flags.DEFINE_string("data_dir", None, "Data directory (default $TFINPAINT_DATA_DIR).")
 flags.DEFINE_integer("batch_size", 64, "Training batch size.")
 flags.DEFINE_integer("train_steps", 30, "Timed training steps per method (after a warm-up).")
@@ -78,15 +79,17 @@ def main(argv):
 
     for method in FLAGS.methods:
         keras.utils.set_random_seed(0)
-        model = models.build(method, 12, seed=0)
+        model = models.build(method, 12, image_size=32, seed=0)
         model.compile(keras.optimizers.Adam(1e-3))
+        model.build_optimizers()
         data = train_pipeline(cars.train, bs, seed=0)
         timer = Timer()
         model.fit(data, steps_per_epoch=FLAGS.train_steps, epochs=2, verbose=0, shuffle=False,
                   callbacks=[timer])  # epoch 1 traces and warms up; epoch 2 is timed
         rows.append((f"train step: {method}", "images/s", FLAGS.train_steps * bs / timer.seconds))
         with tempfile.TemporaryDirectory() as tmp:
-            signature = tf.saved_model.load(export.export(model, tmp)).signatures["serving_default"]
+            path = export.export(model, tmp, model.fixed_size)
+            signature = tf.saved_model.load(path).signatures["serving_default"]
             for n in (1, 256):
                 x = tf.random.uniform([n, 32, 32, 3])
                 m = tf.constant(evaluate.protocol_masks(n, 32, 32, 12))
