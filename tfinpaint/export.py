@@ -44,9 +44,10 @@ def serving_fn(model):
     return serve
 
 
-def export(model, base_dir, image_size=None, version=None):
+def export(model, base_dir, image_size=None, version=None, extra_files=None):
     """Writes `model` as version `version` (default: the next one) under `base_dir`; returns the
-    version folder. `image_size` fixes H and W in the signature (None: any size)."""
+    version folder. `image_size` fixes H and W in the signature (None: any size). `extra_files`
+    ({name: text}) go to `assets.extra/` (which TF Serving ignores) before the version appears."""
     os.makedirs(base_dir, exist_ok=True)
     version = version or (versions(base_dir) or [0])[-1] + 1
     final = os.path.join(base_dir, str(version))
@@ -70,6 +71,10 @@ def export(model, base_dir, image_size=None, version=None):
     tmp = tempfile.mkdtemp(dir=base_dir, prefix=f".tmp-{version}-")
     try:
         archive.write_out(tmp, verbose=False)
+        for name, text in (extra_files or {}).items():
+            os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+            with open(os.path.join(tmp, "assets.extra", name), "w") as f:
+                f.write(text)
         os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

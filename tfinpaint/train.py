@@ -109,10 +109,10 @@ def dataset_for(cfg):
     return cfg.dataset or models.get(cfg.method).defaults.get("dataset", "cifar10_cars")
 
 
-def build_model(cfg, hole_maker_masks=None):
-    """The compiled model for a resolved config."""
+def build_model(cfg, hole_maker_masks=None, hp=None):
+    """The compiled model for a resolved config (`hp`: keras-tuner HyperParameters to search)."""
     model = models.build(cfg.method, cfg.hole_size, image_size=cfg.image_size,
-                         hole_weight=cfg.hole_weight, loss=cfg.loss, seed=cfg.seed,
+                         hole_weight=cfg.hole_weight, loss=cfg.loss, seed=cfg.seed, hp=hp,
                          **cfg.model_kwargs)
     if hole_maker_masks is not None:
         model.hole_maker = HoleMaker(cfg.hole_size, "bank", hole_maker_masks, seed=cfg.seed)
@@ -123,6 +123,16 @@ def build_model(cfg, hole_maker_masks=None):
     model.compile(optimizer=keras.optimizers.Adam(lr, beta_1=beta_1))
     model.build_optimizers()
     return model
+
+
+def pipelines(cfg, splits, hole_maker):
+    """The training and validation datasets of a resolved config."""
+    train = splits.train.take(cfg.max_train_images) if cfg.max_train_images else splits.train
+    train = train_pipeline(train, cfg.batch_size, cfg.seed,
+                           hole_maker if cfg.holes == "data" else None, cfg.augment)
+    val = eval_pipeline(splits.val, max(cfg.batch_size, 100),
+                        HoleMaker(cfg.hole_size, seed=cfg.seed), cfg.seed)
+    return train, val
 
 
 class Experiment:
@@ -161,14 +171,7 @@ class Experiment:
                     + "); use another --model_dir or the same settings.")
 
     def datasets(self):
-        cfg, train = self.cfg, self.splits.train
-        if cfg.max_train_images:
-            train = train.take(cfg.max_train_images)
-        hole_maker = self.model.hole_maker if cfg.holes == "data" else None
-        train = train_pipeline(train, cfg.batch_size, cfg.seed, hole_maker, cfg.augment)
-        val = eval_pipeline(self.splits.val, max(cfg.batch_size, 100),
-                            HoleMaker(cfg.hole_size, seed=cfg.seed), cfg.seed)
-        return train, val
+        return pipelines(self.cfg, self.splits, self.model.hole_maker)
 
     def train(self):
         cfg = self.cfg

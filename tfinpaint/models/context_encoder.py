@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite, crop_patch, paste_patch
 from tfinpaint.models.registry import register
 from tfinpaint.utils import ConfigError
@@ -97,7 +98,8 @@ class ContextEncoder(Adversarial):
 @register("context_encoder", learning_rate=2e-4, beta_1=0.5, hole_weight=0.0, loss="l1",
           dataset="faces64", image_size=128, hole_fraction=0.5, eval_holes="center", epochs=20)
 def build_context_encoder(hole_size, image_size=128, filters=64, bottleneck=4000, alpha=0.001,
-                          d_filters=64, **kwargs):
+                          d_filters=64, hp=None, **kwargs):
+    alpha = hparams.choice(hp, "alpha", (0.0, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 1.0), alpha)
     p = -(-hole_size // 4) * 4
     p = 1 << (p - 1).bit_length()  # the decoder doubles from 4x4: the next power of two
     return ContextEncoder(ce_generator(image_size, p, filters, bottleneck),

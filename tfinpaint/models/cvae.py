@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras import layers
 
 from tfinpaint import losses
+from tfinpaint.models import hparams
 from tfinpaint.models.base import Inpainter, composite, model_input
 from tfinpaint.models.registry import register
 from tfinpaint.utils import ConfigError
@@ -127,9 +128,16 @@ class CVAE(Inpainter):
             m.update_state(images, outputs, masks)
 
 
+def _search(hp, latent_dim, kl_weight, kernel_size):
+    return (hparams.choice(hp, "latent_dim", (256, 512, 1024, 2048), latent_dim),
+            hparams.log_float(hp, "kl_weight", 1e-7, 1e-4, kl_weight),
+            hparams.choice(hp, "kernel_size", hparams.KERNELS, kernel_size))
+
+
 @register("cvae", hole_weight=10.0, learning_rate=1e-3, fixed_size=True)
 def build_cvae(hole_size, image_size=32, latent_dim=1024, kl_weight=1e-6, kernel_size=3,
-               filters=(32, 64, 128, 256), **kwargs):
+               filters=(32, 64, 128, 256), hp=None, **kwargs):
+    latent_dim, kl_weight, kernel_size = _search(hp, latent_dim, kl_weight, kernel_size)
     encoder = cvae_encoder(image_size, filters, kernel_size, latent_dim)
     decoder = cvae_decoder(image_size, image_size, tuple(reversed(filters)), kernel_size,
                            latent_dim)
@@ -139,9 +147,10 @@ def build_cvae(hole_size, image_size=32, latent_dim=1024, kl_weight=1e-6, kernel
 
 @register("cvae_patch", hole_weight=0.0, learning_rate=1e-3)
 def build_cvae_patch(hole_size, image_size=None, latent_dim=1024, kl_weight=1e-6, kernel_size=3,
-                     filters=(32, 64, 128, 256), **kwargs):
+                     filters=(32, 64, 128, 256), hp=None, **kwargs):
     """The same networks on the 2p x 2p window round the hole, decoding only the p x p patch."""
     patch = -(-hole_size // 4) * 4
+    latent_dim, kl_weight, kernel_size = _search(hp, latent_dim, kl_weight, kernel_size)
     encoder = cvae_encoder(2 * patch, filters, kernel_size, latent_dim)
     decoder = cvae_decoder(2 * patch, patch, (filters[-1], filters[-2]), kernel_size, latent_dim)
     return CVAE(encoder, decoder, kl_weight, hole_size=hole_size, patch_size=patch,

@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite
 from tfinpaint.models.registry import register
 from tfinpaint.utils import ConfigError
@@ -159,7 +160,8 @@ class DCGAN(Adversarial):
 @register("dcgan", learning_rate=2e-4, beta_1=0.5, dataset="faces64", hole_fraction=0.5,
           eval_holes="center", eval_images=100, epochs=25)
 def build_dcgan(hole_size, image_size=64, latent_dim=100, filters=64, lam=0.1, z_lr=0.01,
-                z_beta1=0.9, z_steps=1000, blend=False, **kwargs):
+                z_beta1=0.9, z_steps=1000, blend=False, hp=None, **kwargs):
+    lam = hparams.log_float(hp, "lam", 0.003, 1.0, lam)
     kwargs.pop("hole_weight", None), kwargs.pop("loss", None)
     return DCGAN(dcgan_generator(image_size, latent_dim, filters),
                  dcgan_discriminator(image_size, filters), lam, z_lr, z_beta1, z_steps, blend,

@@ -10,17 +10,22 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite, hole_window
 from tfinpaint.models.registry import register
 
 
-def conv_generator(depth=6, filters=64, kernel_size=5):
-    """Table 3.7: six 5x5 conv + ReLU layers of 64, then a 5x5 conv + tanh."""
+def conv_generator(depth=6, filters=64, kernel_size=5, hp=None):
+    """Table 3.7: six 5x5 conv + ReLU layers of 64, then a 5x5 conv + tanh (searched with hp)."""
+    depth = hparams.integer(hp, "depth", 3, 8, depth)
+    filters = hparams.choice(hp, "filters", (32, 64, 96), filters)
+    kernels = [hparams.choice(hp, f"kernel_size_{i + 1}", hparams.KERNELS, kernel_size)
+               for i in range(depth + 1)]
     x = inputs = keras.Input((None, None, 4), name="input")
     for i in range(depth):
-        x = layers.Conv2D(filters, kernel_size, padding="same", activation="relu",
+        x = layers.Conv2D(filters, kernels[i], padding="same", activation="relu",
                           name=f"conv{i + 1}")(x)
-    x = layers.Conv2D(3, kernel_size, padding="same", activation="tanh", name="out")(x)
+    x = layers.Conv2D(3, kernels[-1], padding="same", activation="tanh", name="out")(x)
     return keras.Model(inputs, x, name="generator")
 
 
@@ -102,9 +107,10 @@ class CompletionGAN(Adversarial):
 
 @register("gan", hole_weight=10.0, learning_rate=2e-4, beta_1=0.5)
 def build_gan(hole_size, image_size=None, generator="conv", alpha=0.001, global_discriminator=False,
-              kernel_size=5, filters=64, d_filters=64, **kwargs):
+              kernel_size=5, filters=64, d_filters=64, hp=None, **kwargs):
     window = -(-hole_size // 4) * 4
-    net = conv_generator(filters=filters, kernel_size=kernel_size) if generator == "conv" else \
+    alpha = hparams.choice(hp, "alpha", (0.0, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 1.0), alpha)
+    net = conv_generator(filters=filters, kernel_size=kernel_size, hp=hp) if generator == "conv" else \
         ae_generator(kernel_size=kernel_size)
     local_d = discriminator(2 * window, d_filters, name="local_discriminator")
     global_d = discriminator(image_size, d_filters, name="global_discriminator") \

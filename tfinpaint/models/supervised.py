@@ -4,6 +4,7 @@ can search them."""
 import keras
 from keras import layers
 
+from tfinpaint.models import hparams
 from tfinpaint.models.base import Inpainter
 from tfinpaint.models.registry import register
 
@@ -15,9 +16,13 @@ def _per_block(value, n):
     return value
 
 
-def conv_net(channels_in=4, depth=4, filters=64, kernel_size=5, name="conv_net"):
-    """Table 3.1: `depth` conv + ReLU layers (5x5, 64, stride 1, same), then 5x5 conv + sigmoid."""
-    kernels = _per_block(kernel_size, depth + 1)
+def conv_net(channels_in=4, depth=4, filters=64, kernel_size=5, name="conv_net", hp=None):
+    """Table 3.1: `depth` conv + ReLU layers (5x5, 64, stride 1, same), then 5x5 conv + sigmoid.
+    With `hp`, depth, width and each block's kernel size are searched (defaults: the table)."""
+    depth = hparams.integer(hp, "depth", 2, 6, depth)
+    filters = hparams.choice(hp, "filters", (32, 64, 96), filters)
+    kernels = [hparams.choice(hp, f"kernel_size_{i + 1}", hparams.KERNELS, k)
+               for i, k in enumerate(_per_block(kernel_size, depth + 1))]
     x = inputs = keras.Input((None, None, channels_in), name="input")
     for i in range(depth):
         x = layers.Conv2D(filters, kernels[i], padding="same", activation="relu",
@@ -28,11 +33,12 @@ def conv_net(channels_in=4, depth=4, filters=64, kernel_size=5, name="conv_net")
 
 
 def encoder_decoder(channels_in=4, filters=(32, 64, 128, 256), up_filters=(256, 128, 64),
-                    kernel_size=3, name="autoencoder"):
+                    kernel_size=3, name="autoencoder", hp=None):
     """Tables 3.2-3.3: conv 3x3 stride 1 then stride 2 blocks (ReLU + BatchNorm except the
     last), transposed convs back up, a final 3x3 conv + sigmoid. Each transposed conv doubles
     the size, so with fewer up blocks than down strides the output is smaller than the input."""
-    kernels = _per_block(kernel_size, len(filters) + len(up_filters) + 1)
+    kernels = [hparams.choice(hp, f"kernel_size_{i + 1}", hparams.KERNELS, k) for i, k in
+               enumerate(_per_block(kernel_size, len(filters) + len(up_filters) + 1))]
     x = inputs = keras.Input((None, None, channels_in), name="input")
     for i, f in enumerate(filters):
         x = layers.Conv2D(f, kernels[i], strides=1 if i == 0 else 2, padding="same",
@@ -47,9 +53,15 @@ def encoder_decoder(channels_in=4, filters=(32, 64, 128, 256), up_filters=(256, 
     return keras.Model(inputs, x, name=name)
 
 
+def _widths(hp, filters):
+    """The encoder widths, doubling from a searched first width (the tables: 32)."""
+    first = hparams.choice(hp, "filters", (16, 32, 48), filters[0])
+    return tuple(first * 2 ** i for i in range(len(filters))) if first != filters[0] else tuple(filters)
+
+
 @register("conv", hole_weight=10.0, learning_rate=1e-3)
-def build_conv(hole_size, image_size=None, depth=4, filters=64, kernel_size=5, **kwargs):
-    return Inpainter(conv_net(depth=depth, filters=filters, kernel_size=kernel_size),
+def build_conv(hole_size, image_size=None, depth=4, filters=64, kernel_size=5, hp=None, **kwargs):
+    return Inpainter(conv_net(depth=depth, filters=filters, kernel_size=kernel_size, hp=hp),
                      hole_size=hole_size, name="conv", **kwargs)
 
 
@@ -58,18 +70,23 @@ class AutoEncoderInpainter(Inpainter):
 
 
 @register("ae", hole_weight=10.0, learning_rate=1e-3)
-def build_ae(hole_size, image_size=None, filters=(32, 64, 128, 256), kernel_size=3, **kwargs):
+def build_ae(hole_size, image_size=None, filters=(32, 64, 128, 256), kernel_size=3, hp=None,
+             **kwargs):
+    filters = _widths(hp, filters)
     up = tuple(reversed(filters[1:]))  # 256, 128, 64 as in Table 3.3
     return AutoEncoderInpainter(encoder_decoder(filters=filters, up_filters=up,
-                                                kernel_size=kernel_size),
+                                                kernel_size=kernel_size, hp=hp),
                                 hole_size=hole_size, name="ae", **kwargs)
 
 
 @register("ae_patch", hole_weight=0.0, learning_rate=1e-3)
-def build_ae_patch(hole_size, image_size=None, filters=(32, 64, 128, 256), kernel_size=3, **kwargs):
+def build_ae_patch(hole_size, image_size=None, filters=(32, 64, 128, 256), kernel_size=3, hp=None,
+                   **kwargs):
     """The Table 3.2 encoder on a 2p x 2p window round the hole, two transposed convs back to a
     p x p patch (p = hole size rounded up to a multiple of 4); loss on the patch only."""
     patch = -(-hole_size // 4) * 4
+    filters = _widths(hp, filters)
     up = (filters[-1], filters[-2])
-    net = encoder_decoder(filters=filters, up_filters=up, kernel_size=kernel_size, name="patch_ae")
+    net = encoder_decoder(filters=filters, up_filters=up, kernel_size=kernel_size, name="patch_ae",
+                          hp=hp)
     return Inpainter(net, patch_size=patch, hole_size=hole_size, name="ae_patch", **kwargs)
