@@ -17,6 +17,7 @@ setup(
         "tensorflow-datasets>=4.9,<5",
         "importlib_resources>=5",  # tensorflow-datasets needs it to download, but does not declare it
         "keras-tuner>=1.4.7,<1.5",
+        "scikit-learn>=1.3,<2",  # keras-tuner's BayesianOptimization (--tuner=bayesian)
         "numpy>=1.26,<3",
         "absl-py>=2.0,<3",
     ],

@@ -20,24 +20,29 @@ from absl import app, flags, logging  # noqa: E402
 from tfinpaint import models  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("method", "conv", sorted(models.METHODS), "Method whose family to search.")
-flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "Search algorithm.")
-flags.DEFINE_integer("max_trials", 8, "Trials (random, bayesian).")
-flags.DEFINE_integer("epochs", 5, "Epochs per trial (hyperband: the most a trial gets).")
-flags.DEFINE_integer("steps_per_epoch", None, "Default: one pass over the training images.")
-flags.DEFINE_string("objective", "val_hole_psnr", "Reported metric to optimise (val_hole_psnr, "
-                    "val_psnr, val_ssim are maximised; losses and L1 minimised).")
-flags.DEFINE_string("directory", "tuner_runs", "Where keras-tuner keeps its trials.")
-flags.DEFINE_string("project_name", None, "Search name (default: the method).")
-flags.DEFINE_string("export_dir", "serving/models", "The best model goes to "
-                    "<export_dir>/<method>/<next version>/.")
-flags.DEFINE_string("dataset", None, "As in tfinpaint.main.")
-flags.DEFINE_string("data_dir", None, "As in tfinpaint.main.")
-flags.DEFINE_integer("batch_size", 64, "Batch size.")
-flags.DEFINE_integer("image_size", None, "As in tfinpaint.main.")
-flags.DEFINE_integer("hole_size", None, "As in tfinpaint.main.")
-flags.DEFINE_integer("max_train_images", None, "Train on the first N training images only.")
-flags.DEFINE_integer("seed", 0, "Random seed (search and training).")
+
+
+def define_flags():
+    """The command line's flags (defined only when run as a program, so that importing
+    `search` next to `tfinpaint.main` defines no flag twice)."""
+    flags.DEFINE_enum("method", "conv", sorted(models.METHODS), "Method whose family to search.")
+    flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "Search algorithm.")
+    flags.DEFINE_integer("max_trials", 8, "Trials (random, bayesian).")
+    flags.DEFINE_integer("epochs", 5, "Epochs per trial (hyperband: the most a trial gets).")
+    flags.DEFINE_integer("steps_per_epoch", None, "Default: one pass over the training images.")
+    flags.DEFINE_string("objective", "val_hole_psnr", "Reported metric to optimise (val_hole_psnr, "
+                        "val_psnr, val_ssim are maximised; losses and L1 minimised).")
+    flags.DEFINE_string("directory", "tuner_runs", "Where keras-tuner keeps its trials.")
+    flags.DEFINE_string("project_name", None, "Search name (default: the method).")
+    flags.DEFINE_string("export_dir", "serving/models", "The best model goes to "
+                        "<export_dir>/<method>/<next version>/.")
+    flags.DEFINE_string("dataset", None, "As in tfinpaint.main.")
+    flags.DEFINE_string("data_dir", None, "As in tfinpaint.main.")
+    flags.DEFINE_integer("batch_size", 64, "Batch size.")
+    flags.DEFINE_integer("image_size", None, "As in tfinpaint.main.")
+    flags.DEFINE_integer("hole_size", None, "As in tfinpaint.main.")
+    flags.DEFINE_integer("max_train_images", None, "Train on the first N training images only.")
+    flags.DEFINE_integer("seed", 0, "Random seed (search and training).")
 
 
 def direction(objective):
@@ -136,4 +141,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
