@@ -28,7 +28,7 @@ flags.DEFINE_integer("eval_images", None, "Protocol test images (default: the me
 flags.DEFINE_integer("samples", 3, "Fills per image in the sample grids of methods that sample.")
 flags.DEFINE_list("set", [], "Method settings key=value (e.g. filters=32,z_steps=300).")
 flags.DEFINE_string("runs_dir", "runs/benchmark", "Where the runs (checkpoints) live.")
-flags.DEFINE_string("out", "benchmarks/results/quality_cifar10_cars.json", "Results JSON.")
+flags.DEFINE_string("out", "benchmarks/results/quality_cars.json", "Results JSON.")
 FLAGS = flags.FLAGS
 
 

@@ -1,6 +1,6 @@
 """Prints a results JSON of benchmarks/quality.py as a Markdown table (for README.md).
 
-    python benchmarks/table.py benchmarks/results/quality_cifar10_cars.json
+    python benchmarks/table.py benchmarks/results/quality_cars.json
 """
 import json
 import sys

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from tfinpaint import evaluate, models
-from tfinpaint.data import HoleMaker, eval_pipeline, take_array, train_pipeline
+from tfinpaint.data import train_pipeline
 from tfinpaint.models.base import Inpainter
 from tfinpaint.utils import ConfigError
 
