@@ -95,3 +95,19 @@ def test_fixed_size_model_says_which_size_it_takes(tmp_path, test_cars):
     with pytest.raises(MaskError, match="48x40 but this model only takes 32x32"):
         list(inpaint.inpaint_paths(path, image, str(tmp_path / "o.png"), hole="1,1,8"))
     assert not os.path.exists(tmp_path / "o.png")
+
+
+def test_mask_files_become_a_training_bank(tmp_path):
+    from tfinpaint.data import HoleMaker, load_masks
+
+    write_png(tmp_path / "a.png", grey_mask(32, 32, (0, 8, 0, 8)))
+    rgba = np.full((64, 64, 4), 255, np.uint8)
+    rgba[16:48, 16:48, 3] = 0
+    write_png(tmp_path / "b.png", rgba)
+    bank = load_masks(str(tmp_path), 16)
+    assert bank.shape == (2, 16, 16, 1) and set(np.unique(bank)) == {0.0, 1.0}
+    assert (bank[0] == 0).sum() == 16 and (bank[1] == 0).sum() == 64  # resized with the image
+    masks = HoleMaker(mode="bank", masks=bank, seed=0)(tf.zeros([8, 16, 16, 3])).numpy()
+    assert all(any(np.array_equal(m, b) for b in bank) for m in masks)
+    with pytest.raises(MaskError, match="no mask files"):
+        load_masks(str(tmp_path / "*.jpg"), 16)
