@@ -75,10 +75,6 @@ class Config:
             raise ConfigError(f"hole size {cfg.hole_size} does not fit {cfg.image_size}x"
                              f"{cfg.image_size} images: it must be at least 1 and smaller than the "
                              "image side.")
-        minimum = method.defaults.get("min_image_size", 1)
-        if cfg.image_size < minimum:
-            raise ConfigError(f"{self.method} needs images of at least {minimum}x{minimum}, got "
-                             f"{cfg.image_size}.")
         n_train = splits.sizes.get("train")
         if self.max_train_images:
             n_train = min(n_train or self.max_train_images, self.max_train_images)

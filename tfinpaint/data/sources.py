@@ -52,12 +52,12 @@ def load_dataset(spec, data_dir=None, image_size=None, val_fraction=0.1):
     elif kind == "folder" and rest:
         return _folder_splits(spec, rest, image_size or 128, val_fraction)
     elif kind == "tfds" and rest:
-        return _tfds_splits(spec, rest, dict(tfds=rest), image_size, val_fraction, data_dir)
+        return _tfds_splits(spec, rest, dict(tfds=rest), image_size, val_fraction)
     elif spec in NAMED:
         local = os.path.join(data_dir, spec + ".npz") if data_dir else None
         if not (local and os.path.exists(local)):
             return _tfds_splits(spec, NAMED[spec]["tfds"], NAMED[spec], image_size,
-                                val_fraction, data_dir)
+                                val_fraction)
         arrays = _npz_arrays(local, None)
     else:
         raise DatasetUnavailable(
@@ -182,7 +182,7 @@ def _check_online(tfds_name, host="storage.googleapis.com", timeout=3.0):
                               f"{tfds_name!r} once") from None
 
 
-def _tfds_splits(name, tfds_spec, opts, image_size, val_fraction, data_dir):
+def _tfds_splits(name, tfds_spec, opts, image_size, val_fraction):
     tfds_name, _, split = tfds_spec.partition("/")
     split = split or "train"
     pct = int(round(100 * (1 - val_fraction)))

@@ -25,16 +25,15 @@ class Inpainter(keras.Model):
     composited image. Trains on batches of images (holes made here, on the model's device, by a
     seeded `HoleMaker`) or on `(image, mask)` pairs from the pipeline."""
 
-    size_multiple = 1  # inputs are zero-padded (as unknown pixels) to a multiple of this
-
     def __init__(self, net, hole_size=12, hole_weight=0.0, loss="mse", seed=None, patch_size=None,
-                 fixed_size=None, **kwargs):
+                 fixed_size=None, size_multiple=1, **kwargs):
         """`patch_size`: the net sees a window round the hole and outputs only the hole patch
-        (see `hole_window`); `fixed_size`: the net takes only fixed_size x fixed_size images."""
+        (see `hole_window`); `fixed_size`: the net takes only fixed_size x fixed_size images;
+        `size_multiple`: inputs are zero-padded (as unknown pixels) to a multiple of this."""
         super().__init__(**kwargs)
         self.net = net
         self.hole_size, self.hole_weight, self.loss_kind = hole_size, hole_weight, loss
-        self.patch_size, self.fixed_size = patch_size, fixed_size
+        self.patch_size, self.fixed_size, self.size_multiple = patch_size, fixed_size, size_multiple
         self.hole_maker = HoleMaker(hole_size, seed=seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.image_metrics = metrics.all_metrics()

@@ -134,7 +134,7 @@ def _search(hp, latent_dim, kl_weight, kernel_size):
             hparams.choice(hp, "kernel_size", hparams.KERNELS, kernel_size))
 
 
-@register("cvae", hole_weight=10.0, learning_rate=1e-3, fixed_size=True)
+@register("cvae", hole_weight=10.0, learning_rate=1e-3)
 def build_cvae(hole_size, image_size=32, latent_dim=1024, kl_weight=1e-6, kernel_size=3,
                filters=(32, 64, 128, 256), hp=None, **kwargs):
     latent_dim, kl_weight, kernel_size = _search(hp, latent_dim, kl_weight, kernel_size)

@@ -115,9 +115,6 @@ def build_gan(hole_size, image_size=None, generator="conv", alpha=0.001, global_
     local_d = discriminator(2 * window, d_filters, name="local_discriminator")
     global_d = discriminator(image_size, d_filters, name="global_discriminator") \
         if global_discriminator else None
-    model = CompletionGAN(net, local_d, global_d, alpha, hole_size=hole_size,
-                          fixed_size=image_size if global_discriminator else None, name="gan",
-                          **kwargs)
-    if generator == "ae":
-        model.size_multiple = 16
-    return model
+    return CompletionGAN(net, local_d, global_d, alpha, hole_size=hole_size,
+                         fixed_size=image_size if global_discriminator else None,
+                         size_multiple=16 if generator == "ae" else 1, name="gan", **kwargs)

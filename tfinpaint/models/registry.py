@@ -5,8 +5,8 @@ from tfinpaint.utils import ConfigError
 
 METHODS = {}
 # Defaults that configure training or checks, not the builder.
-TRAINING_DEFAULTS = ("learning_rate", "beta_1", "min_image_size", "fixed_size", "hole_fraction",
-                     "epochs", "dataset", "eval_holes", "eval_images", "image_size", "loss")
+TRAINING_DEFAULTS = ("learning_rate", "beta_1", "hole_fraction", "epochs", "dataset", "eval_holes",
+                     "eval_images", "image_size", "loss")
 
 
 @dataclasses.dataclass

@@ -65,18 +65,13 @@ def build_conv(hole_size, image_size=None, depth=4, filters=64, kernel_size=5, h
                      hole_size=hole_size, name="conv", **kwargs)
 
 
-class AutoEncoderInpainter(Inpainter):
-    size_multiple = 8  # three stride-2 convs
-
-
 @register("ae", hole_weight=10.0, learning_rate=1e-3)
 def build_ae(hole_size, image_size=None, filters=(32, 64, 128, 256), kernel_size=3, hp=None,
              **kwargs):
     filters = _widths(hp, filters)
     up = tuple(reversed(filters[1:]))  # 256, 128, 64 as in Table 3.3
-    return AutoEncoderInpainter(encoder_decoder(filters=filters, up_filters=up,
-                                                kernel_size=kernel_size, hp=hp),
-                                hole_size=hole_size, name="ae", **kwargs)
+    return Inpainter(encoder_decoder(filters=filters, up_filters=up, kernel_size=kernel_size, hp=hp),
+                     hole_size=hole_size, size_multiple=8, name="ae", **kwargs)  # 3 stride-2 convs
 
 
 @register("ae_patch", hole_weight=0.0, learning_rate=1e-3)
