@@ -64,3 +64,48 @@ def test_bank_mode_draws_user_masks():
     used = {int(np.argmax([np.array_equal(o, b) for b in bank])) for o in out}
     assert all(any(np.array_equal(o, b) for b in bank) for o in out)
     assert used == {0, 1, 2}
+
+
+def _offsets_over_steps(draw, steps=200):
+    """Row and column offsets of `draw(step)` masks, [steps, batch] each."""
+    tops, lefts = [], []
+    for step in range(steps):
+        top, left, _, _ = hole_bbox(draw(step))
+        tops.append(top.numpy())
+        lefts.append(left.numpy())
+    return np.array(tops, np.float64), np.array(lefts, np.float64)
+
+
+def test_consecutive_steps_draw_independent_hole_offsets():
+    """Row and column offsets come from their own random streams: no step's rows repeat the
+    previous step's columns (keras' SeedGenerator.next() adds [0, 1] to its state, so drawing
+    the columns with `key + [0, 1]` made them the next step's rows)."""
+    images = tf.zeros([64, 32, 32, 3])
+    maker = HoleMaker(12, seed=0)
+    in_model = _offsets_over_steps(lambda step: maker(images))
+    # The tf.data path: the pipeline passes the key [seed, batch index].
+    in_data = _offsets_over_steps(lambda step: maker(images, seed=tf.constant([0, step], tf.int64)))
+    for tops, lefts in (in_model, in_data):
+        for a, b in ((tops[1:], lefts[:-1]), (tops, lefts), (lefts[1:], tops[:-1])):
+            r = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+            assert abs(r) < 0.1, r
+
+
+def test_every_kind_of_draw_has_its_own_key():
+    """Holes, latent noise and flips seeded with the same --seed (their generators hold the same
+    state every step) still draw from distinct Philox keys, and the draws are uncorrelated."""
+    from tfinpaint import distribute
+
+    streams = (distribute.HOLE_ROW, distribute.HOLE_COLUMN, distribute.HOLE_BANK,
+               distribute.LATENT, distribute.FLIP, distribute.STROKES)
+    keys = {}
+    for step in range(200):
+        state = tf.constant([0, step], tf.int64)
+        for s in streams:
+            keys.setdefault(s, []).append(tuple(distribute.stream_key(state, s).numpy()))
+    every = [k for s in streams for k in keys[s]]
+    assert len(set(every)) == len(every)  # no key shared between kinds or steps
+    uniform = {s: np.array([tf.random.stateless_uniform([64], k).numpy() for k in keys[s]])
+               for s in (distribute.HOLE_ROW, distribute.LATENT)}
+    r = np.corrcoef(uniform[distribute.HOLE_ROW].ravel(), uniform[distribute.LATENT].ravel())[0, 1]
+    assert abs(r) < 0.1, r

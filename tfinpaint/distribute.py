@@ -15,6 +15,7 @@ import os
 
 import tensorflow as tf
 
+from tfinpaint import keras_compat
 from tfinpaint.utils import ConfigError
 
 KINDS = ("none", "mirrored", "multi_worker", "tpu")
@@ -92,23 +93,29 @@ def is_chief(strategy_):
     return task_type == "worker" and task_id == 0 and not has_chief
 
 
-def replica_seed(seed):
-    """`seed` (int [2]) as it is on one device, or folded with the replica id when several
-    replicas run in sync: mirrored seed generators hold the same state on every replica, so
-    without this every replica would cut the same holes and draw the same noise."""
+# Random streams. Every draw takes its key from a (seed, stream) pair, so no two kinds of draw
+# share a Philox key even when their seed generators hold the same state (the hole maker and the
+# CVAE noise are both seeded with --seed, and keras' SeedGenerator.next() only adds [0, 1]).
+HOLE_ROW, HOLE_COLUMN, HOLE_BANK, LATENT, FLIP, STROKES = range(1, 7)
+
+
+def stream_key(seed, stream):
+    """The int32 [2] key of draw kind `stream` (one of the constants above) for `seed` (int [2]),
+    folded with the replica id when several replicas run in sync: mirrored seed generators hold
+    the same state on every replica, so without this every replica would cut the same holes and
+    draw the same noise."""
+    key = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), stream)
     context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return seed
-    return tf.random.experimental.stateless_fold_in(
-        tf.cast(seed, tf.int64), tf.cast(context.replica_id_in_sync_group, tf.int64))
+    if context is not None and context.num_replicas_in_sync > 1:
+        key = tf.random.experimental.stateless_fold_in(
+            key, tf.cast(context.replica_id_in_sync_group, tf.int64))
+    return tf.cast(tf.math.floormod(key, tf.int32.max), tf.int32)
 
 
-def normal(shape, seed_generator):
-    """`keras.random.normal(shape, seed=seed_generator)` (the same numbers on one device), with
-    an independent draw on each replica."""
-    seed = replica_seed(seed_generator.next())
-    seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), tf.int32.max - 1), tf.int32)
-    return tf.random.stateless_normal(shape, seed)
+def normal(shape, seed_generator, stream=LATENT):
+    """Standard normal noise of kind `stream` from a keras `SeedGenerator` (checkpointed with the
+    model, so a resumed run draws what the uninterrupted one would have drawn)."""
+    return tf.random.stateless_normal(shape, stream_key(seed_generator.next(), stream))
 
 
 def step_logs(logs):
@@ -117,8 +124,6 @@ def step_logs(logs):
     fails on scalars ("Invalid reduction dimension 0 for input with 0 dimensions",
     tensorflow/tensorflow#72388): there each value goes out with shape [1] (and comes back a
     scalar); elsewhere the logs are unchanged."""
-    strategy = tf.distribute.get_strategy()
-    in_multi_worker = getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)
-    if not (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and in_multi_worker()):
+    if not keras_compat.in_multi_worker_mode(tf.distribute.get_strategy()):
         return logs
     return {name: tf.reshape(value, [1]) for name, value in logs.items()}

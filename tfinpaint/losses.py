@@ -2,13 +2,13 @@
 import tensorflow as tf
 
 
-def masked_reconstruction(images, fills, masks, hole_weight=0.0, kind="mse"):
-    """Mean error of `fills` against `images`, each pixel weighted `hole_weight` in the hole and 1
-    where known; `hole_weight=0` counts the hole only (the patch loss of thesis section 3.2.1:
-    1/n^2 sum (R - R_hat)^2 over the n x n hole)."""
+def masked_reconstruction(images, fills, masks, known_weight=0.0, kind="mse"):
+    """Weighted mean error of `fills` against `images`: hole pixels weigh 1 and known pixels
+    `known_weight` in [0, 1], continuously from 0 (the hole only: the patch loss of thesis section
+    3.2.1, 1/n^2 sum (R - R_hat)^2 over the n x n hole) to 1 (the whole image alike, the thesis'
+    plain MSE of `conv` and `ae`)."""
     error = tf.square(fills - images) if kind == "mse" else tf.abs(fills - images)
-    hole = 1.0 - masks
-    weights = hole if not hole_weight else masks + hole_weight * hole
+    weights = (1.0 - masks) + known_weight * masks
     channels = tf.cast(tf.shape(images)[-1], images.dtype)
     return tf.reduce_sum(error * weights) / tf.maximum(tf.reduce_sum(weights) * channels, 1.0)
 
@@ -23,3 +23,8 @@ def bce_with_logits(labels, logits):
     `keras.losses.BinaryCrossentropy`: under tf.distribute Keras 3's loss objects already divide
     by the replica count, and the train_steps do that themselves (to log unscaled values)."""
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def discriminator_accuracy(logits, real):
+    """Share of images a discriminator classifies right (logit > 0 = real)."""
+    return tf.reduce_mean(tf.cast(logits > 0 if real else logits < 0, tf.float32))

@@ -6,22 +6,24 @@ with 1 = known pixel and 0 = hole.
 import keras
 import tensorflow as tf
 
-from tfinpaint.distribute import replica_seed
+from tfinpaint.distribute import HOLE_BANK, HOLE_COLUMN, HOLE_ROW, stream_key
 
 
 def square_masks(batch, height, width, hole_size, seed, center=False):
     """[batch, height, width, 1] masks with one hole_size x hole_size hole each.
 
     Positions are uniform over every place the square fits (stateless, so `seed`, an int32/int64
-    tensor of shape [2], fully determines them); `center=True` puts every hole in the middle.
+    tensor of shape [2], fully determines them; rows and columns come from their own streams);
+    `center=True` puts every hole in the middle.
     """
     if center:
         top = tf.fill([batch], (height - hole_size) // 2)
         left = tf.fill([batch], (width - hole_size) // 2)
     else:
-        seed = tf.cast(seed, tf.int32)
-        top = tf.random.stateless_uniform([batch], seed, 0, height - hole_size + 1, tf.int32)
-        left = tf.random.stateless_uniform([batch], seed + [0, 1], 0, width - hole_size + 1, tf.int32)
+        top = tf.random.stateless_uniform([batch], stream_key(seed, HOLE_ROW), 0,
+                                          height - hole_size + 1, tf.int32)
+        left = tf.random.stateless_uniform([batch], stream_key(seed, HOLE_COLUMN), 0,
+                                           width - hole_size + 1, tf.int32)
     return box_masks(top, left, hole_size, hole_size, height, width)
 
 
@@ -60,7 +62,7 @@ class HoleMaker(keras.layers.Layer):
     squares; "bank": a mask drawn at random from `masks` (e.g. read from user files with
     `tfinpaint.data.load_masks`). Called without `seed`, it draws from its own seeded
     `keras.random.SeedGenerator`, so inside `train_step` the holes are made on the model's device
-    (under tf.distribute the seed is folded with the replica id: each replica cuts its own holes);
+    (under tf.distribute each replica cuts its own holes, see `distribute.stream_key`);
     in a `tf.data` map pass a per-batch `seed` for order-independent determinism.
     """
 
@@ -79,12 +81,12 @@ class HoleMaker(keras.layers.Layer):
 
     def call(self, images, seed=None):
         if seed is None:
-            seed = replica_seed(self.seed_generator.next())
+            seed = self.seed_generator.next()
         shape = tf.shape(images)
         batch, height, width = shape[0], images.shape[1] or shape[1], images.shape[2] or shape[2]
         if self.mode == "bank":
             index = tf.random.stateless_uniform(
-                [batch], tf.cast(seed, tf.int32), 0, tf.shape(self.bank)[0], tf.int32)
+                [batch], stream_key(seed, HOLE_BANK), 0, tf.shape(self.bank)[0], tf.int32)
             return tf.gather(self.bank, index)
         return square_masks(batch, height, width, self.hole_size, seed, self.mode == "center")
 

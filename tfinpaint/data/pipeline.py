@@ -2,6 +2,8 @@
 import numpy as np
 import tensorflow as tf
 
+from tfinpaint.distribute import FLIP, stream_key
+
 
 def to_float(images):
     return tf.cast(images, tf.float32) / 255.0
@@ -37,10 +39,10 @@ def train_pipeline(images, batch_size, seed=0, hole_maker=None, augment=True, ca
         batch = to_float(batch)
         key = tf.stack([tf.cast(seed, tf.int64), index])
         if augment:
-            batch = tf.image.stateless_random_flip_left_right(batch, key)
+            batch = tf.image.stateless_random_flip_left_right(batch, stream_key(key, FLIP))
         if hole_maker is None:
             return batch
-        return batch, hole_maker(batch, seed=key + [0, 1 << 20])
+        return batch, hole_maker(batch, seed=key)  # its own streams of this key
 
     return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 

@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfinpaint import losses, metrics
 from tfinpaint.data.holes import HoleMaker, hole_bbox
 from tfinpaint.distribute import step_logs
+from tfinpaint.keras_compat import BuiltModel
 
 
 def model_input(images, masks):
@@ -21,35 +22,44 @@ def composite(images, fills, masks):
     return tf.where(masks > 0.5, images, tf.cast(fills, images.dtype))
 
 
-class Inpainter(keras.Model):
+class Inpainter(BuiltModel):
     """Wraps a functional `net`; called on `{"image", "mask"}` (or a pair) it returns the
     composited image. Trains on batches of images (holes made here, on the model's device, by a
-    seeded `HoleMaker`) or on `(image, mask)` pairs from the pipeline."""
+    seeded `HoleMaker`) or on `(image, mask)` pairs from the pipeline.
 
-    def __init__(self, net, hole_size=12, hole_weight=0.0, loss="mse", seed=None, patch_size=None,
+    The step contract every method follows: `loss` is the same quantity in training and
+    validation (the reconstruction loss here); other scalars have their own names in `TRACKED`;
+    `minimize` is the one place a loss becomes an optimizer update; `record` updates trackers and
+    image metrics (by name) and returns the step's logs."""
+
+    TRACKED = ("loss",)
+
+    def __init__(self, net, hole_size=12, known_weight=0.0, loss="mse", seed=None, patch_size=None,
                  fixed_size=None, size_multiple=1, **kwargs):
-        """`patch_size`: the net sees a window round the hole and outputs only the hole patch
-        (see `hole_window`); `fixed_size`: the net takes only fixed_size x fixed_size images;
-        `size_multiple`: inputs are zero-padded (as unknown pixels) to a multiple of this."""
+        """`known_weight`: loss weight of known pixels relative to hole pixels (0: hole only, 1:
+        the whole image alike); `patch_size`: the net sees a window round the hole and outputs
+        only the hole patch (see `hole_window`); `fixed_size`: the net takes only fixed_size x
+        fixed_size images; `size_multiple`: inputs are zero-padded (as unknown pixels) to a
+        multiple of this."""
         super().__init__(**kwargs)
         self.net = net
-        self.hole_size, self.hole_weight, self.loss_kind = hole_size, hole_weight, loss
+        self.hole_size, self.known_weight, self.loss_kind = hole_size, known_weight, loss
         self.patch_size, self.fixed_size, self.size_multiple = patch_size, fixed_size, size_multiple
         self.hole_maker = HoleMaker(hole_size, seed=seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.image_metrics = metrics.all_metrics()
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.TRACKED}
+        self.image_metrics = {n: metrics.ImageMetric(n) for n in metrics.FUNCTIONS}
         self.built = True  # the functional sub-networks own every weight and are built already
 
     @property
     def metrics(self):
-        return [self.loss_tracker, *self.image_metrics]
+        return [*self.trackers.values(), *self.image_metrics.values()]
 
     def call(self, inputs, training=False):
         images, masks = (inputs["image"], inputs["mask"]) if isinstance(inputs, dict) else inputs
         return composite(images, self.fill(images, masks, training), masks)
 
     def fill(self, images, masks, training=False):
-        """A full-size prediction; only its hole pixels are used."""
+        """A full-size float32 prediction; only its hole pixels are used."""
         inputs, restore = self.prepare(model_input(images, masks), masks)
         return restore(self.net(inputs, training=training))
 
@@ -73,48 +83,47 @@ class Inpainter(keras.Model):
         return x, lambda y: y[:, :h, :w, :]
 
     def reconstruction_loss(self, images, fills, masks):
-        return losses.masked_reconstruction(images, fills, masks, self.hole_weight, self.loss_kind)
+        return losses.masked_reconstruction(images, fills, masks, self.known_weight, self.loss_kind)
 
     def unpack(self, data):
         if isinstance(data, (tuple, list)):
             return data[0], data[1]
         return data, self.hole_maker(data)
 
+    def minimize(self, tape, loss, optimizer, weights):
+        """One optimizer update from `loss` recorded on `tape`. Gradients are summed over
+        replicas, so each replica's loss counts 1/replicas; under mixed_float16 the optimizer's
+        loss scale enters the backward pass (as `scale_loss` would) and `apply` unscales."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        factor = optimizer.scale_loss(tf.constant(1.0 / replicas))
+        grads = tape.gradient(loss, weights, output_gradients=tf.cast(factor, loss.dtype))
+        optimizer.apply(grads, weights)
+
+    def record(self, scalars, images=None, outputs=None, masks=None, image_metrics=()):
+        """Updates the trackers of `scalars` (name -> value) and the image metrics named in
+        `image_metrics` on the composited `outputs`; returns their running values as logs."""
+        for name, value in scalars.items():
+            self.trackers[name].update_state(value)
+        for name in image_metrics:
+            self.image_metrics[name].update_state(images, outputs, masks)
+        logs = {n: self.trackers[n].result() for n in scalars}
+        logs.update({n: self.image_metrics[n].result() for n in image_metrics})
+        return step_logs(logs)
+
     def train_step(self, data):
         images, masks = self.unpack(data)
         with tf.GradientTape() as tape:
             fills = self.fill(images, masks, training=True)
             loss = self.reconstruction_loss(images, fills, masks)
-            # Gradients are summed over replicas, so each replica's loss is divided by their count.
-            replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(replica_loss)
-        grads = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        self.loss_tracker.update_state(loss)
-        self.image_metrics[0].update_state(images, composite(images, fills, masks), masks)
-        return step_logs({"loss": self.loss_tracker.result(),
-                          "hole_psnr": self.image_metrics[0].result()})
+        self.minimize(tape, loss, self.optimizer, self.net.trainable_variables)
+        return self.record({"loss": loss}, images, composite(images, fills, masks), masks,
+                           ["hole_psnr"])
 
     def test_step(self, data):
         images, masks = self.unpack(data)
         fills = self.fill(images, masks, training=False)
-        self.loss_tracker.update_state(self.reconstruction_loss(images, fills, masks))
-        outputs = composite(images, fills, masks)
-        for m in self.image_metrics:
-            m.update_state(images, outputs, masks)
-        return step_logs({m.name: m.result() for m in (self.loss_tracker, *self.image_metrics)})
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Keras 3 (TF backend, under a tf.distribute strategy) draws a batch here and reduces
-        it over replicas before fit/evaluate, only to build what is not built yet. Every
-        tfinpaint model is built when made (and `build_optimizers` builds the optimizers), and
-        under MultiWorkerMirroredStrategy that reduce fails on (image, mask) batches ("Attempt
-        to convert a value (PerReplica ...) to a Tensor"), so nothing is drawn when nothing is
-        left to build."""
-        built = all(layer.built for layer in self._flatten_layers())
-        if built and (self.optimizer is None or self.optimizer.built):
-            return
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return self.record({"loss": self.reconstruction_loss(images, fills, masks)}, images,
+                           composite(images, fills, masks), masks, list(self.image_metrics))
 
     def preview(self, images, masks):
         """Composited fills for the per-epoch TensorBoard grid."""
@@ -122,7 +131,7 @@ class Inpainter(keras.Model):
 
     def build_optimizers(self):
         """Creates the optimizer state up front, so a checkpoint can restore into it."""
-        self.optimizer.build(self.trainable_variables)
+        self.optimizer.build(self.net.trainable_variables)
 
     def extra_optimizers(self):
         """Optimizers besides `self.optimizer` (checkpointed with it), by name."""
@@ -131,19 +140,14 @@ class Inpainter(keras.Model):
 
 class Adversarial(Inpainter):
     """Methods with discriminators: their own optimizer (a copy of the generator's unless given,
-    checkpointed beside it) and loss trackers logged each epoch. Subclasses set
-    `self.discriminators` and call `track(**values)` in `train_step`."""
+    checkpointed beside it). `loss` stays the reconstruction loss, as in validation; the players'
+    losses are logged as `g_loss` and `d_loss`. Subclasses set `self.discriminators`."""
 
-    TRACKED = ("d_loss", "g_loss", "adversarial", "reconstruction", "d_acc_real", "d_acc_fake")
+    TRACKED = ("loss", "g_loss", "d_loss", "adversarial", "d_acc_real", "d_acc_fake")
 
     def __init__(self, net, discriminators, **kwargs):
         super().__init__(net, **kwargs)
         self.discriminators = list(discriminators)
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.TRACKED}
-
-    @property
-    def metrics(self):
-        return [*super().metrics, *self.trackers.values()]
 
     @property
     def discriminator_weights(self):
@@ -151,38 +155,22 @@ class Adversarial(Inpainter):
 
     def compile(self, optimizer, d_optimizer=None, **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
-        self.d_optimizer = d_optimizer or optimizer.__class__.from_config(optimizer.get_config())
+        if d_optimizer is None:  # a copy of the generator's (loss-scaled too under mixed_float16)
+            d_optimizer = self.optimizer.__class__.from_config(self.optimizer.get_config())
+        self.d_optimizer = d_optimizer
 
     def build_optimizers(self):
-        self.optimizer.build(self.net.trainable_variables)
+        super().build_optimizers()
         self.d_optimizer.build(self.discriminator_weights)
 
     def extra_optimizers(self):
         return {"d_optimizer": self.d_optimizer}
 
-    def scaled(self, optimizer, loss):
-        """The loss to differentiate (compute it inside the tape): divided by the replica count,
-        as gradients are summed over replicas, and scaled for mixed precision."""
-        return optimizer.scale_loss(loss / tf.distribute.get_strategy().num_replicas_in_sync)
+    def update_discriminators(self, tape, d_loss):
+        self.minimize(tape, d_loss, self.d_optimizer, self.discriminator_weights)
 
-    def update_discriminators(self, tape, scaled_loss):
-        weights = self.discriminator_weights
-        self.d_optimizer.apply(tape.gradient(scaled_loss, weights), weights)
-
-    def update_generator(self, tape, scaled_loss):
-        weights = self.net.trainable_variables
-        self.optimizer.apply(tape.gradient(scaled_loss, weights), weights)
-
-    def track(self, images=None, outputs=None, masks=None, **values):
-        """Updates the trackers (and train hole PSNR when outputs are given); returns the logs."""
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        logs = {n: self.trackers[n].result() for n in values}
-        if outputs is not None:
-            self.loss_tracker.update_state(values["g_loss"])
-            self.image_metrics[0].update_state(images, outputs, masks)
-            logs.update(loss=self.loss_tracker.result(), hole_psnr=self.image_metrics[0].result())
-        return step_logs(logs)
+    def update_generator(self, tape, g_loss):
+        self.minimize(tape, g_loss, self.optimizer, self.net.trainable_variables)
 
 
 def hole_frame(masks, hole_size):

@@ -17,6 +17,7 @@ from keras import layers
 
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite, crop_patch, paste_patch
+from tfinpaint.models.layers import batch_norm, output_conv, to_signed, to_unit
 from tfinpaint.models.registry import register
 from tfinpaint.utils import ConfigError
 
@@ -37,15 +38,13 @@ def ce_generator(size=128, patch=64, filters=64, bottleneck=4000):
     for i, w in enumerate(widths):
         x = layers.Conv2D(w, 4, strides=2, padding="same", name=f"conv{i + 1}")(x)
         if i:
-            x = layers.BatchNormalization()(x)
+            x = batch_norm()(x)
         x = layers.LeakyReLU(0.2)(x)
-    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(
-        layers.Conv2D(bottleneck, 1, name="bottleneck")(x)))
+    x = layers.LeakyReLU(0.2)(batch_norm()(layers.Conv2D(bottleneck, 1, name="bottleneck")(x)))
     for i, w in enumerate(reversed(widths[-up:])):
         x = layers.Conv2DTranspose(w, 4, strides=2, padding="same", name=f"deconv{i + 1}")(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
-    x = layers.Conv2D(3, 3, padding="same", activation="tanh", name="patch")(x)
-    return keras.Model(inputs, x, name="generator")
+        x = layers.ReLU()(batch_norm()(x))
+    return keras.Model(inputs, output_conv(x, 3, "tanh", "patch"), name="generator")
 
 
 def patch_discriminator(patch=64, filters=64):
@@ -54,8 +53,8 @@ def patch_discriminator(patch=64, filters=64):
     for i, (w, s) in enumerate([(filters, 2), (2 * filters, 2), (4 * filters, 2), (8 * filters, 1)]):
         x = layers.LeakyReLU(0.2)(layers.Conv2D(w, 3, strides=s, padding="same",
                                                 name=f"conv{i + 1}")(x))
-    return keras.Model(inputs, layers.Conv2D(1, 3, padding="same", name="score")(x),
-                       name="discriminator")
+    return keras.Model(inputs, layers.Conv2D(1, 3, padding="same", dtype="float32",
+                                             name="score")(x), name="discriminator")
 
 
 class ContextEncoder(Adversarial):
@@ -65,15 +64,15 @@ class ContextEncoder(Adversarial):
 
     def patch(self, images, masks, training=False):
         """The generated hole patch, in [-1, 1]."""
-        x, _ = self.prepare(tf.concat([(2.0 * images - 1.0) * masks, masks], -1), masks)
+        x, _ = self.prepare(tf.concat([to_signed(images) * masks, masks], -1), masks)
         return self.net(x, training=training)
 
     def fill(self, images, masks, training=False):
-        return (paste_patch(self.patch(images, masks, training), masks, self.hole_size) + 1.0) / 2.0
+        return to_unit(paste_patch(self.patch(images, masks, training), masks, self.hole_size))
 
     def train_step(self, data):
         images, masks = self.unpack(data)
-        real = crop_patch(2.0 * images - 1.0, masks, self.net.output_shape[1], self.hole_size)
+        real = crop_patch(to_signed(images), masks, self.net.output_shape[1], self.hole_size)
         with tf.GradientTape(persistent=True) as tape:
             fake = self.patch(images, masks, training=True)
             real_score = self.discriminator(real, training=True)
@@ -81,18 +80,17 @@ class ContextEncoder(Adversarial):
             d_loss = (tf.reduce_mean(tf.square(real_score - 1.0))
                       + tf.reduce_mean(tf.square(fake_score))) / 2.0
             adversarial = tf.reduce_mean(tf.square(self.discriminator(fake, training=True) - 1.0))
-            fills = (paste_patch(fake, masks, self.hole_size) + 1.0) / 2.0
+            fills = to_unit(paste_patch(fake, masks, self.hole_size))
             reconstruction = self.reconstruction_loss(images, fills, masks)
             w = self.adversarial_weight
             g_loss = w * adversarial + (1.0 - w) * reconstruction
-            d_scaled = self.scaled(self.d_optimizer, d_loss)
-            g_scaled = self.scaled(self.optimizer, g_loss)
-        self.update_discriminators(tape, d_scaled)
-        self.update_generator(tape, g_scaled)
-        return self.track(images, composite(images, fills, masks), masks, d_loss=d_loss,
-                          g_loss=g_loss, adversarial=adversarial, reconstruction=reconstruction,
-                          d_acc_real=tf.reduce_mean(tf.cast(real_score > 0.5, tf.float32)),
-                          d_acc_fake=tf.reduce_mean(tf.cast(fake_score < 0.5, tf.float32)))
+        self.update_discriminators(tape, d_loss)
+        self.update_generator(tape, g_loss)
+        return self.record(dict(loss=reconstruction, g_loss=g_loss, d_loss=d_loss,
+                                adversarial=adversarial,
+                                d_acc_real=tf.reduce_mean(tf.cast(real_score > 0.5, tf.float32)),
+                                d_acc_fake=tf.reduce_mean(tf.cast(fake_score < 0.5, tf.float32))),
+                           images, composite(images, fills, masks), masks, ["hole_psnr"])
 
 
 @register("context_encoder", learning_rate=2e-4, beta_1=0.5, hole_weight=0.0, loss="l1",

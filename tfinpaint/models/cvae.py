@@ -18,6 +18,7 @@ from keras import layers
 from tfinpaint import distribute, losses
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Inpainter, composite, model_input
+from tfinpaint.models.layers import batch_norm, output_conv
 from tfinpaint.models.registry import register
 from tfinpaint.utils import ConfigError
 
@@ -30,10 +31,10 @@ def cvae_encoder(size, filters=(32, 64, 128, 256), kernel_size=3, latent_dim=102
         x = layers.Conv2D(f, kernel_size, strides=2, padding="same", activation="relu",
                           name=f"conv{i + 1}")(x)
         if i < len(filters) - 1:
-            x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
+            x = batch_norm(name=f"bn{i + 1}")(x)
     x = layers.Flatten()(x)
-    mean = layers.Dense(latent_dim, name="mean")(x)
-    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    mean = layers.Dense(latent_dim, dtype="float32", name="mean")(x)  # KL in float32
+    log_var = layers.Dense(latent_dim, dtype="float32", name="log_var")(x)
     return keras.Model(inputs, [mean, log_var], name="cvae_encoder")
 
 
@@ -54,21 +55,21 @@ def cvae_decoder(size, out_size, up_filters=(256, 128, 64, 32), kernel_size=3, l
     for i, f in enumerate(up_filters):
         x = layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation="relu",
                                    name=f"deconv{i + 1}")(x)
-    x = layers.Conv2D(3, kernel_size, padding="same", activation="sigmoid", name="out")(x)
-    return keras.Model([z, location], x, name="cvae_decoder")
+    return keras.Model([z, location], output_conv(x, kernel_size, "sigmoid", "out"),
+                       name="cvae_decoder")
 
 
 class CVAE(Inpainter):
+    TRACKED = ("loss", "reconstruction", "kl")  # loss = reconstruction + kl_weight * kl
+
     def __init__(self, encoder, decoder, kl_weight=1e-6, seed=None, **kwargs):
         super().__init__(None, seed=seed, **kwargs)
         self.encoder, self.decoder, self.kl_weight = encoder, decoder, kl_weight
         self.noise = keras.random.SeedGenerator(seed)
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
-        self.kl_tracker = keras.metrics.Mean(name="kl")
 
     @property
-    def metrics(self):
-        return [*super().metrics, self.reconstruction_tracker, self.kl_tracker]
+    def latent_dim(self):
+        return self.encoder.outputs[0].shape[-1]
 
     def forward(self, images, masks, training=False, noise=None):
         """Fill, mean and log-variance; `noise` (None: use the mean) is the standard normal
@@ -85,48 +86,35 @@ class CVAE(Inpainter):
     def sample(self, images, masks, samples, seed):
         """`samples` different composited fills per image: [B, samples, H, W, 3]. The same seed
         (int32 [2]) gives the same fills."""
-        latent = self.encoder.outputs[0].shape[-1]
-        noise = tf.random.stateless_normal([samples, tf.shape(images)[0], latent], seed)
+        noise = tf.random.stateless_normal([samples, tf.shape(images)[0], self.latent_dim], seed)
         fills = tf.map_fn(lambda n: composite(images, self.forward(images, masks, False, n)[0], masks),
                           noise)
         return tf.transpose(fills, [1, 0, 2, 3, 4])
 
     def losses_for(self, images, masks, training):
-        noise = None
-        if training:
-            latent = self.encoder.outputs[0].shape[-1]
-            noise = distribute.normal([tf.shape(images)[0], latent], self.noise)
+        noise = distribute.normal([tf.shape(images)[0], self.latent_dim], self.noise) \
+            if training else None
         fills, mean, log_var = self.forward(images, masks, training, noise)
         reconstruction = self.reconstruction_loss(images, fills, masks)
         kl = tf.reduce_mean(losses.kl_divergence(mean, log_var))
-        return fills, reconstruction, kl
+        return fills, dict(loss=reconstruction + self.kl_weight * kl,
+                           reconstruction=reconstruction, kl=kl)
 
     def train_step(self, data):
         images, masks = self.unpack(data)
         with tf.GradientTape() as tape:
-            fills, reconstruction, kl = self.losses_for(images, masks, training=True)
-            loss = reconstruction + self.kl_weight * kl
-            scaled = self.optimizer.scale_loss(loss / tf.distribute.get_strategy().num_replicas_in_sync)
-        grads = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        self.track(images, masks, fills, loss, reconstruction, kl, all_metrics=False)
-        return distribute.step_logs({m.name: m.result() for m in (
-            self.loss_tracker, self.image_metrics[0], self.reconstruction_tracker,
-            self.kl_tracker)})
+            fills, values = self.losses_for(images, masks, training=True)
+        self.minimize(tape, values["loss"], self.optimizer, self.trainable_variables)
+        return self.record(values, images, composite(images, fills, masks), masks, ["hole_psnr"])
 
     def test_step(self, data):
         images, masks = self.unpack(data)
-        fills, reconstruction, kl = self.losses_for(images, masks, training=False)
-        self.track(images, masks, fills, reconstruction + self.kl_weight * kl, reconstruction, kl)
-        return distribute.step_logs({m.name: m.result() for m in self.metrics})
+        fills, values = self.losses_for(images, masks, training=False)
+        return self.record(values, images, composite(images, fills, masks), masks,
+                           list(self.image_metrics))
 
-    def track(self, images, masks, fills, loss, reconstruction, kl, all_metrics=True):
-        self.loss_tracker.update_state(loss)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        outputs = composite(images, fills, masks)
-        for m in self.image_metrics if all_metrics else self.image_metrics[:1]:
-            m.update_state(images, outputs, masks)
+    def build_optimizers(self):
+        self.optimizer.build(self.trainable_variables)
 
 
 def _search(hp, latent_dim, kl_weight, kernel_size):

@@ -12,9 +12,10 @@ import tensorflow as tf
 from keras import layers
 
 from tfinpaint import distribute
-from tfinpaint.losses import bce_with_logits as bce
+from tfinpaint.losses import bce_with_logits as bce, discriminator_accuracy as accuracy
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite
+from tfinpaint.models.layers import batch_norm, dense_logit, to_signed, to_unit
 from tfinpaint.models.registry import register
 from tfinpaint.utils import ConfigError
 
@@ -27,12 +28,13 @@ def dcgan_generator(size=64, latent_dim=100, filters=64):
     z = keras.Input((latent_dim,), name="z")
     width = filters * 2 ** (blocks - 1)
     x = layers.Dense(4 * 4 * width, use_bias=False)(z)
-    x = layers.ReLU()(layers.BatchNormalization()(layers.Reshape((4, 4, width))(x)))
+    x = layers.ReLU()(batch_norm()(layers.Reshape((4, 4, width))(x)))
     for i in range(blocks - 1):
         width //= 2
         x = layers.Conv2DTranspose(width, 5, strides=2, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
-    x = layers.Conv2DTranspose(3, 5, strides=2, padding="same", activation="tanh")(x)
+        x = layers.ReLU()(batch_norm()(x))
+    x = layers.Conv2DTranspose(3, 5, strides=2, padding="same", activation="tanh",
+                               dtype="float32")(x)
     return keras.Model(z, x, name="generator")
 
 
@@ -43,10 +45,10 @@ def dcgan_discriminator(size=64, filters=64):
     for i in range(size.bit_length() - 3):
         x = layers.Conv2D(width, 5, strides=2, padding="same")(x)
         if i:
-            x = layers.BatchNormalization()(x)
+            x = batch_norm()(x)
         x = layers.LeakyReLU(0.2)(x)
         width *= 2
-    return keras.Model(inputs, layers.Dense(1)(layers.Flatten()(x)), name="discriminator")
+    return keras.Model(inputs, dense_logit(x), name="discriminator")
 
 
 def contextual_weights(masks, neighbourhood=7):
@@ -57,7 +59,7 @@ def contextual_weights(masks, neighbourhood=7):
 
 
 class DCGAN(Adversarial):
-    TRACKED = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
+    TRACKED = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake")  # no reconstruction loss here
 
     def __init__(self, generator, discriminator, lam=0.1, z_lr=0.01, z_beta1=0.9, z_steps=1000,
                  blend=False, seed=None, val_search_steps=0, **kwargs):
@@ -70,42 +72,34 @@ class DCGAN(Adversarial):
         self.blend, self.val_search_steps = blend, val_search_steps
         self.noise = keras.random.SeedGenerator(seed)
 
-    @property
-    def metrics(self):
-        completion = [self.loss_tracker, self.image_metrics[0]] if self.val_search_steps else []
-        return [*self.trackers.values(), *completion]
-
     def gan_losses(self, images, training):
         z = distribute.normal([tf.shape(images)[0], self.latent_dim], self.noise)
         fake = self.net(z, training=training)
-        real_logits = self.discriminator(2.0 * images - 1.0, training=training)
+        real_logits = self.discriminator(to_signed(images), training=training)
         fake_logits = self.discriminator(fake, training=training)
         d_loss = (bce(tf.ones_like(real_logits), real_logits)
                   + bce(tf.zeros_like(fake_logits), fake_logits)) / 2.0
         g_loss = bce(tf.ones_like(fake_logits), fake_logits)
-        return dict(d_loss=d_loss, g_loss=g_loss,
-                    d_acc_real=tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)),
-                    d_acc_fake=tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32)))
+        return dict(d_loss=d_loss, g_loss=g_loss, d_acc_real=accuracy(real_logits, True),
+                    d_acc_fake=accuracy(fake_logits, False))
 
     def train_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape(persistent=True) as tape:
             values = self.gan_losses(images, training=True)
-            d_scaled = self.scaled(self.d_optimizer, values["d_loss"])
-            g_scaled = self.scaled(self.optimizer, values["g_loss"])
-        self.update_discriminators(tape, d_scaled)
-        self.update_generator(tape, g_scaled)
-        return self.track(**values)
+        self.update_discriminators(tape, values["d_loss"])
+        self.update_generator(tape, values["g_loss"])
+        return self.record(values)
 
     def test_step(self, data):
         """The GAN game on held-out images; completing them (a latent search per batch) only
         with `val_search_steps`, being slow."""
         images, masks = self.unpack(data)
-        losses = self.gan_losses(images, training=False)
+        values = self.gan_losses(images, training=False)
         if not self.val_search_steps:
-            return self.track(**losses)
+            return self.record(values)
         outputs = composite(images, self.fill(images, masks, steps=self.val_search_steps), masks)
-        return self.track(images, outputs, masks, **losses)
+        return self.record(values, images, outputs, masks, list(self.image_metrics))
 
     def preview(self, images, masks):  # a short search: enough to watch training progress
         return composite(images, self.fill(images, masks, steps=min(self.z_steps, 50)), masks)
@@ -121,7 +115,7 @@ class DCGAN(Adversarial):
     def fill(self, images, masks, training=False, seed=(0, 0), steps=None):
         """G(z) in [0, 1] for the best z of the latent search (composited by the caller)."""
         best_z, _ = self.search(images, masks, seed, steps)
-        generated = (self.net(best_z, training=False) + 1.0) / 2.0
+        generated = to_unit(self.net(best_z, training=False))
         if not self.blend:
             return generated
         # Blend at the border: shift the fill's colour so that, on the known pixels next to the
@@ -136,7 +130,7 @@ class DCGAN(Adversarial):
         """The latent search: the best z per image and its loss (contextual + lam * prior); the
         search starts from stateless normal draws keyed on `seed`."""
         steps = self.z_steps if steps is None else steps
-        target, weights = 2.0 * images - 1.0, contextual_weights(masks)
+        target, weights = to_signed(images), contextual_weights(masks)
         batch = tf.shape(images)[0]
         z = tf.random.stateless_normal([batch, self.latent_dim], seed)
         m, v = tf.zeros_like(z), tf.zeros_like(z)

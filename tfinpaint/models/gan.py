@@ -10,24 +10,18 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from tfinpaint.losses import bce_with_logits as bce
+from tfinpaint.losses import bce_with_logits as bce, discriminator_accuracy as accuracy
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite, hole_window
+from tfinpaint.models.layers import dense_logit, output_conv, to_signed, to_unit
+from tfinpaint.models.supervised import conv_net
 from tfinpaint.models.registry import register
 
 
 def conv_generator(depth=6, filters=64, kernel_size=5, hp=None):
     """Table 3.7: six 5x5 conv + ReLU layers of 64, then a 5x5 conv + tanh (searched with hp)."""
-    depth = hparams.integer(hp, "depth", 3, 8, depth)
-    filters = hparams.choice(hp, "filters", (32, 64, 96), filters)
-    kernels = [hparams.choice(hp, f"kernel_size_{i + 1}", hparams.KERNELS, kernel_size)
-               for i in range(depth + 1)]
-    x = inputs = keras.Input((None, None, 4), name="input")
-    for i in range(depth):
-        x = layers.Conv2D(filters, kernels[i], padding="same", activation="relu",
-                          name=f"conv{i + 1}")(x)
-    x = layers.Conv2D(3, kernels[-1], padding="same", activation="tanh", name="out")(x)
-    return keras.Model(inputs, x, name="generator")
+    return conv_net(depth=depth, filters=filters, kernel_size=kernel_size, name="generator", hp=hp,
+                    activation="tanh", out_name="out", depths=(3, 8))
 
 
 def ae_generator(filters=(64, 64, 64, 64), kernel_size=5):
@@ -40,8 +34,7 @@ def ae_generator(filters=(64, 64, 64, 64), kernel_size=5):
     for i, f in enumerate(reversed(filters)):
         x = layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation="relu",
                                    name=f"deconv{i + 1}")(x)
-    x = layers.Conv2D(3, kernel_size, padding="same", activation="tanh", name="out")(x)
-    return keras.Model(inputs, x, name="generator")
+    return keras.Model(inputs, output_conv(x, kernel_size, "tanh", "out"), name="generator")
 
 
 def discriminator(size, filters=64, kernel_size=3, dropout=0.3, name="discriminator"):
@@ -52,8 +45,7 @@ def discriminator(size, filters=64, kernel_size=3, dropout=0.3, name="discrimina
     for i in range(4):
         x = layers.Conv2D(filters, kernel_size, strides=2, padding="same", activation="relu",
                           name=f"conv{i + 2}")(x)
-    x = layers.Dropout(dropout)(layers.Flatten()(x))
-    return keras.Model(inputs, layers.Dense(1, name="logit")(x), name=name)
+    return keras.Model(inputs, dense_logit(layers.Dropout(dropout)(x)), name=name)
 
 
 class CompletionGAN(Adversarial):
@@ -65,13 +57,13 @@ class CompletionGAN(Adversarial):
         self.window = local_discriminator.input_shape[1] // 2
 
     def fill(self, images, masks, training=False):
-        x, restore = self.prepare(tf.concat([(2.0 * images - 1.0) * masks, masks], -1), masks)
-        return (restore(self.net(x, training=training)) + 1.0) / 2.0
+        x, restore = self.prepare(tf.concat([to_signed(images) * masks, masks], -1), masks)
+        return to_unit(restore(self.net(x, training=training)))
 
     def judge(self, images, masks, training):
         """Discriminator logits for images in [0, 1]: the local one on the window round the
         hole, plus the global one on the whole image if there is one."""
-        x = 2.0 * images - 1.0
+        x = to_signed(images)
         window, _ = hole_window(x, masks, self.window, self.hole_size)
         logits = [self.local_d(window, training=training)]
         if self.global_d is not None:
@@ -88,8 +80,7 @@ class CompletionGAN(Adversarial):
             fake_logits = self.judge(fake, masks, training=True)
             d_loss = tf.add_n([bce(tf.ones_like(r), r) + bce(tf.zeros_like(f), f)
                                for r, f in zip(real_logits, fake_logits)]) / 2.0
-            d_scaled = self.scaled(self.d_optimizer, d_loss)
-        self.update_discriminators(tape, d_scaled)
+        self.update_discriminators(tape, d_loss)
         with tf.GradientTape() as tape:
             fills = self.fill(images, masks, training=True)
             fake = composite(images, fills, masks)
@@ -97,12 +88,12 @@ class CompletionGAN(Adversarial):
                                     for f in self.judge(fake, masks, training=True)])
             reconstruction = self.reconstruction_loss(images, fills, masks)
             g_loss = self.alpha * adversarial + (1.0 - self.alpha) * reconstruction
-            g_scaled = self.scaled(self.optimizer, g_loss)
-        self.update_generator(tape, g_scaled)
-        return self.track(images, fake, masks, d_loss=d_loss, g_loss=g_loss,
-                          adversarial=adversarial, reconstruction=reconstruction,
-                          d_acc_real=tf.reduce_mean(tf.cast(real_logits[0] > 0, tf.float32)),
-                          d_acc_fake=tf.reduce_mean(tf.cast(fake_logits[0] < 0, tf.float32)))
+        self.update_generator(tape, g_loss)
+        return self.record(dict(loss=reconstruction, g_loss=g_loss, d_loss=d_loss,
+                                adversarial=adversarial,
+                                d_acc_real=accuracy(real_logits[0], True),
+                                d_acc_fake=accuracy(fake_logits[0], False)),
+                           images, fake, masks, ["hole_psnr"])
 
 
 @register("gan", hole_weight=10.0, learning_rate=2e-4, beta_1=0.5)

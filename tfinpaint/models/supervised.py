@@ -6,6 +6,7 @@ from keras import layers
 
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Inpainter
+from tfinpaint.models.layers import batch_norm, conv_stack, output_conv
 from tfinpaint.models.registry import register
 
 
@@ -16,20 +17,19 @@ def _per_block(value, n):
     return value
 
 
-def conv_net(channels_in=4, depth=4, filters=64, kernel_size=5, name="conv_net", hp=None):
-    """Table 3.1: `depth` conv + ReLU layers (5x5, 64, stride 1, same), then 5x5 conv + sigmoid.
-    With `hp`, depth, width and each block's kernel size are searched (defaults: the table)."""
-    depth = hparams.integer(hp, "depth", 2, 6, depth)
+def conv_net(channels_in=4, depth=4, filters=64, kernel_size=5, name="conv_net", hp=None,
+             activation="sigmoid", out_name=None, depths=(2, 6)):
+    """Table 3.1: `depth` conv + ReLU layers (5x5, 64, stride 1, same), then 5x5 conv + sigmoid
+    (Table 3.7's GAN generator: the same with tanh). With `hp`, depth (in `depths`), width and
+    each block's kernel size are searched (defaults: the table)."""
+    depth = hparams.integer(hp, "depth", *depths, depth)
     filters = hparams.choice(hp, "filters", (32, 64, 96), filters)
     kernels = [hparams.choice(hp, f"kernel_size_{i + 1}", hparams.KERNELS, k)
                for i, k in enumerate(_per_block(kernel_size, depth + 1))]
-    x = inputs = keras.Input((None, None, channels_in), name="input")
-    for i in range(depth):
-        x = layers.Conv2D(filters, kernels[i], padding="same", activation="relu",
-                          name=f"conv{i + 1}")(x)
-    x = layers.Conv2D(3, kernels[-1], padding="same", activation="sigmoid",
-                      name=f"conv{depth + 1}")(x)
-    return keras.Model(inputs, x, name=name)
+    inputs = keras.Input((None, None, channels_in), name="input")
+    return keras.Model(inputs, conv_stack(inputs, filters, kernels, activation,
+                                               out_name or f"conv{depth + 1}"),
+                       name=name)
 
 
 def encoder_decoder(channels_in=4, filters=(32, 64, 128, 256), up_filters=(256, 128, 64),
@@ -44,13 +44,12 @@ def encoder_decoder(channels_in=4, filters=(32, 64, 128, 256), up_filters=(256, 
         x = layers.Conv2D(f, kernels[i], strides=1 if i == 0 else 2, padding="same",
                           activation="relu", name=f"conv{i + 1}")(x)
         if i < len(filters) - 1:
-            x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
+            x = batch_norm(name=f"bn{i + 1}")(x)
     for j, f in enumerate(up_filters):
         x = layers.Conv2DTranspose(f, kernels[len(filters) + j], strides=2, padding="same",
                                    activation="relu", name=f"deconv{j + 1}")(x)
-    x = layers.Conv2D(3, kernels[-1], padding="same", activation="sigmoid",
-                      name=f"conv{len(filters) + 1}")(x)
-    return keras.Model(inputs, x, name=name)
+    return keras.Model(inputs, output_conv(x, kernels[-1], "sigmoid", f"conv{len(filters) + 1}"),
+                       name=name)
 
 
 def _widths(hp, filters):
