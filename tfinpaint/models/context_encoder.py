@@ -18,7 +18,7 @@ from keras import layers
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite, crop_patch, paste_patch
 from tfinpaint.models.layers import batch_norm, output_conv, to_signed, to_unit
-from tfinpaint.models.registry import register
+from tfinpaint.models.registry import register, setting, settings
 from tfinpaint.utils import ConfigError
 
 
@@ -93,13 +93,22 @@ class ContextEncoder(Adversarial):
                            images, composite(images, fills, masks), masks, ["hole_psnr"])
 
 
-@register("context_encoder", learning_rate=2e-4, beta_1=0.5, hole_weight=0.0, loss="l1",
+@settings
+class ContextEncoderSettings:
+    filters: int = setting(64, "the encoder's first width (article: 64, 64, 128, 256, 512 "
+                           "channels down to 4x4, the decoder back up)", lower=1)
+    bottleneck: int = setting(4000, "bottleneck channels (article: 4000)", lower=1)
+    alpha: float = setting(0.001, hparams.ALPHA_HELP, lower=0.0, upper=1.0)
+    d_filters: int = setting(64, "the PatchGAN discriminator's first width (doubling)", lower=1)
+
+
+@register("context_encoder", ContextEncoderSettings, learning_rate=2e-4, beta_1=0.5, loss="l1",
           dataset="faces64", image_size=128, hole_fraction=0.5, eval_holes="center", epochs=20)
-def build_context_encoder(hole_size, image_size=128, filters=64, bottleneck=4000, alpha=0.001,
-                          d_filters=64, hp=None, **kwargs):
-    alpha = hparams.choice(hp, "alpha", (0.0, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 1.0), alpha)
+def build_context_encoder(s, hole_size, image_size, known_weight, loss, seed, hp=None):
+    alpha = hparams.choice(hp, "alpha", hparams.ALPHAS, s.alpha)
     p = -(-hole_size // 4) * 4
     p = 1 << (p - 1).bit_length()  # the decoder doubles from 4x4: the next power of two
-    return ContextEncoder(ce_generator(image_size, p, filters, bottleneck),
-                          patch_discriminator(p, d_filters), alpha, hole_size=hole_size,
-                          fixed_size=image_size, name="context_encoder", **kwargs)
+    return ContextEncoder(ce_generator(image_size, p, s.filters, s.bottleneck),
+                          patch_discriminator(p, s.d_filters), alpha, hole_size=hole_size,
+                          known_weight=known_weight, loss=loss, seed=seed,
+                          fixed_size=image_size, name="context_encoder")

@@ -19,7 +19,7 @@ from tfinpaint import distribute, losses
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Inpainter, composite, model_input
 from tfinpaint.models.layers import batch_norm, output_conv
-from tfinpaint.models.registry import register
+from tfinpaint.models.registry import register, setting, settings
 from tfinpaint.utils import ConfigError
 
 
@@ -123,26 +123,33 @@ def _search(hp, latent_dim, kl_weight, kernel_size):
             hparams.choice(hp, "kernel_size", hparams.KERNELS, kernel_size))
 
 
-@register("cvae", hole_weight=10.0, learning_rate=1e-3)
-def build_cvae(hole_size, image_size=32, latent_dim=1024, kl_weight=1e-6, kernel_size=3,
-               filters=(32, 64, 128, 256), hp=None, **kwargs):
-    latent_dim, kl_weight, kernel_size = _search(hp, latent_dim, kl_weight, kernel_size)
-    filters = hparams.widths(filters)
+@settings
+class CVAESettings:
+    latent_dim: int = setting(1024, "latent size (thesis: 1024)", lower=1)
+    kl_weight: float = setting(1e-6, "weight of the KL term (1e-6 keeps the latent informative; "
+                               "see the module docstring)", lower=0.0)
+    kernel_size: int = setting(3, hparams.KERNEL_HELP, lower=1)
+    filters: int = setting(32, hparams.WIDTHS_HELP, lower=1)
+
+
+@register("cvae", CVAESettings, known_weight=0.1)
+def build_cvae(s, hole_size, image_size, known_weight, loss, seed, hp=None):
+    latent_dim, kl_weight, kernel_size = _search(hp, s.latent_dim, s.kl_weight, s.kernel_size)
+    filters = hparams.widths(s.filters)
     encoder = cvae_encoder(image_size, filters, kernel_size, latent_dim)
     decoder = cvae_decoder(image_size, image_size, tuple(reversed(filters)), kernel_size,
                            latent_dim)
     return CVAE(encoder, decoder, kl_weight, hole_size=hole_size, fixed_size=image_size,
-                name="cvae", **kwargs)
+                known_weight=known_weight, loss=loss, seed=seed, name="cvae")
 
 
-@register("cvae_patch", hole_weight=0.0, learning_rate=1e-3)
-def build_cvae_patch(hole_size, image_size=None, latent_dim=1024, kl_weight=1e-6, kernel_size=3,
-                     filters=(32, 64, 128, 256), hp=None, **kwargs):
+@register("cvae_patch", CVAESettings)
+def build_cvae_patch(s, hole_size, known_weight, loss, seed, hp=None):
     """The same networks on the 2p x 2p window round the hole, decoding only the p x p patch."""
     patch = -(-hole_size // 4) * 4
-    latent_dim, kl_weight, kernel_size = _search(hp, latent_dim, kl_weight, kernel_size)
-    filters = hparams.widths(filters)
+    latent_dim, kl_weight, kernel_size = _search(hp, s.latent_dim, s.kl_weight, s.kernel_size)
+    filters = hparams.widths(s.filters)
     encoder = cvae_encoder(2 * patch, filters, kernel_size, latent_dim)
     decoder = cvae_decoder(2 * patch, patch, (filters[-1], filters[-2]), kernel_size, latent_dim)
     return CVAE(encoder, decoder, kl_weight, hole_size=hole_size, patch_size=patch,
-                name="cvae_patch", **kwargs)
+                known_weight=known_weight, loss=loss, seed=seed, name="cvae_patch")

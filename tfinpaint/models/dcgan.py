@@ -16,7 +16,7 @@ from tfinpaint.losses import bce_with_logits as bce, discriminator_accuracy as a
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite
 from tfinpaint.models.layers import batch_norm, dense_logit, to_signed, to_unit
-from tfinpaint.models.registry import register
+from tfinpaint.models.registry import register, setting, settings
 from tfinpaint.utils import ConfigError
 
 
@@ -161,13 +161,28 @@ class DCGAN(Adversarial):
         return tf.where(better[:, None], z, best_z), tf.where(better, last, best_loss)
 
 
-@register("dcgan", learning_rate=2e-4, beta_1=0.5, dataset="faces64", hole_fraction=0.5,
-          eval_holes="center", eval_images=100, epochs=25)
-def build_dcgan(hole_size, image_size=64, latent_dim=100, filters=64, lam=0.1, z_lr=0.01,
-                z_beta1=0.9, z_steps=1000, blend=False, val_search_steps=0, hp=None, **kwargs):
-    lam = hparams.log_float(hp, "lam", 0.003, 1.0, lam)
-    kwargs.pop("hole_weight", None), kwargs.pop("loss", None)
-    return DCGAN(dcgan_generator(image_size, latent_dim, filters),
-                 dcgan_discriminator(image_size, filters), lam, z_lr, z_beta1, z_steps, blend,
-                 val_search_steps=val_search_steps,
-                 hole_size=hole_size, fixed_size=image_size, name="dcgan", **kwargs)
+@settings
+class DCGANSettings:
+    latent_dim: int = setting(100, "size of z (Yeh et al.: 100)", lower=1)
+    filters: int = setting(64, "the discriminator's first width and the generator's last "
+                           "(doubling per block)", lower=1)
+    lam: float = setting(0.1, "weight of the prior (discriminator) loss in the latent search",
+                         lower=0.0)
+    z_lr: float = setting(0.01, "Adam learning rate of the latent search", lower=1e-12)
+    z_beta1: float = setting(0.9, "Adam beta1 of the latent search", lower=0.0, upper=0.999999)
+    z_steps: int = setting(1000, "latent search steps per completion", lower=0)
+    blend: bool = setting(False, "colour-match the fill to the hole's border")
+    val_search_steps: int = setting(
+        0, "latent search steps that complete the validation images every epoch, so that "
+        "validation reports val_hole_psnr (the tuner's default objective; lam acts only in the "
+        "search); 0 = validate the GAN losses only", lower=0)
+
+
+@register("dcgan", DCGANSettings, learning_rate=2e-4, beta_1=0.5, dataset="faces64",
+          hole_fraction=0.5, eval_holes="center", eval_images=100, epochs=25)
+def build_dcgan(s, hole_size, image_size, seed, hp=None):
+    lam = hparams.log_float(hp, "lam", 0.003, 1.0, s.lam)
+    return DCGAN(dcgan_generator(image_size, s.latent_dim, s.filters),
+                 dcgan_discriminator(image_size, s.filters), lam, s.z_lr, s.z_beta1, s.z_steps,
+                 s.blend, val_search_steps=s.val_search_steps, seed=seed,
+                 hole_size=hole_size, fixed_size=image_size, name="dcgan")

@@ -15,7 +15,7 @@ from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite, hole_window
 from tfinpaint.models.layers import dense_logit, output_conv, to_signed, to_unit
 from tfinpaint.models.supervised import conv_net
-from tfinpaint.models.registry import register
+from tfinpaint.models.registry import register, setting, settings
 
 
 def conv_generator(depth=6, filters=64, kernel_size=5, hp=None):
@@ -96,16 +96,33 @@ class CompletionGAN(Adversarial):
                            images, fake, masks, ["hole_psnr"])
 
 
-@register("gan", hole_weight=10.0, learning_rate=2e-4, beta_1=0.5)
-def build_gan(hole_size, image_size=None, generator="conv", alpha=0.001, global_discriminator=False,
-              kernel_size=5, filters=64, d_filters=64, d_dropout=0.3, hp=None, **kwargs):
+@settings
+class GANSettings:
+    generator: str = setting("conv", "conv: the Table 3.7 generator; ae: the autoencoder one the "
+                             "thesis tried first", choices=("conv", "ae"))
+    depth: int = setting(6, "conv + ReLU layers of the conv generator before its output conv "
+                         "(Table 3.7: 6)", lower=1)
+    filters: int = setting(64, "width of the conv generator's layers (Table 3.7: 64)", lower=1)
+    kernel_size: int = setting(5, hparams.KERNEL_HELP, lower=1)
+    alpha: float = setting(0.001, hparams.ALPHA_HELP, lower=0.0, upper=1.0)
+    global_discriminator: bool = setting(False, "add a whole-image discriminator (the model then "
+                                         "takes one image size)")
+    d_filters: int = setting(64, "discriminator width (Table 3.8: 64)", lower=1)
+    d_dropout: float = setting(0.3, "dropout before the discriminator's dense layer",
+                               lower=0.0, upper=1.0)
+
+
+@register("gan", GANSettings, known_weight=0.1, learning_rate=2e-4, beta_1=0.5)
+def build_gan(s, hole_size, image_size, known_weight, loss, seed, hp=None):
     window = -(-hole_size // 4) * 4
-    alpha = hparams.choice(hp, "alpha", (0.0, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 1.0), alpha)
-    net = conv_generator(filters=filters, kernel_size=kernel_size, hp=hp) if generator == "conv" else \
-        ae_generator(kernel_size=kernel_size)
-    local_d = discriminator(2 * window, d_filters, dropout=d_dropout, name="local_discriminator")
-    global_d = discriminator(image_size, d_filters, dropout=d_dropout, name="global_discriminator") \
-        if global_discriminator else None
+    alpha = hparams.choice(hp, "alpha", hparams.ALPHAS, s.alpha)
+    net = conv_generator(s.depth, s.filters, s.kernel_size, hp=hp) if s.generator == "conv" \
+        else ae_generator(kernel_size=s.kernel_size)
+    local_d = discriminator(2 * window, s.d_filters, dropout=s.d_dropout,
+                            name="local_discriminator")
+    global_d = discriminator(image_size, s.d_filters, dropout=s.d_dropout,
+                             name="global_discriminator") if s.global_discriminator else None
     return CompletionGAN(net, local_d, global_d, alpha, hole_size=hole_size,
-                         fixed_size=image_size if global_discriminator else None,
-                         size_multiple=16 if generator == "ae" else 1, name="gan", **kwargs)
+                         known_weight=known_weight, loss=loss, seed=seed,
+                         fixed_size=image_size if s.global_discriminator else None,
+                         size_multiple=16 if s.generator == "ae" else 1, name="gan")

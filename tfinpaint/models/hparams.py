@@ -23,6 +23,11 @@ def integer(hp, name, low, high, default):
 
 
 KERNELS = (3, 5, 7)
+# Help of the settings several methods share (one text, so their flag's help lists them together).
+KERNEL_HELP = "kernel size of every conv layer (the tuner searches each layer's)"
+WIDTHS_HELP = "the first block's width, doubling per block: N, 2N, 4N, 8N (Tables 3.2, 3.4: 32)"
+ALPHA_HELP = "generator loss alpha x adversarial + (1 - alpha) x reconstruction"
+ALPHAS = (0.0, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 1.0)  # the tuner's choices for alpha
 
 
 def widths(filters, blocks=4):

@@ -1,27 +1,79 @@
-"""Method name -> builder, plus each method's defaults (flags left unset take these)."""
+"""Method registry: each method is declared once, next to its builder.
+
+    @settings
+    class ConvSettings:                                   # the architecture: one field per setting
+        depth: int = setting(4, "conv layers before the output conv (Table 3.1: 4)", lower=1)
+
+    @register("conv", ConvSettings, known_weight=0.1)     # + its training defaults
+    def build_conv(s, hole_size, known_weight, loss, seed, hp=None): ...
+
+A settings field is a method setting (a `--depth` flag, whose help lists every method's default).
+The keyword arguments of `register` replace `tfinpaint.config.Config` defaults for this method.
+A builder takes the settings and, by name, only the build inputs (`INPUTS`) it uses.
+"""
 import dataclasses
 import inspect
 
 from tfinpaint.utils import ConfigError
 
 METHODS = {}
-# What every method's model takes besides its builder's own settings (Inpainter's arguments).
-COMMON = ("hole_weight", "loss", "seed", "hp")
-# Defaults that configure training or checks, not the builder.
-TRAINING_DEFAULTS = ("learning_rate", "beta_1", "hole_fraction", "epochs", "dataset", "eval_holes",
-                     "eval_images", "image_size", "loss")
+# What `build` can hand a builder besides its settings; each builder names those it uses.
+INPUTS = ("hole_size", "image_size", "known_weight", "loss", "seed", "hp")
 
 
-@dataclasses.dataclass
+def setting(default, help, *, lower=None, upper=None, choices=None, group="model",
+            default_text=None):
+    """A dataclass field that is a setting: its help text, bounds, choices and flag group (one
+    declaration for the dataclass, the flag and the checks). `default_text` says what a None
+    default means."""
+    return dataclasses.field(default=default, metadata=dict(
+        help=help, lower=lower, upper=upper, choices=choices, group=group,
+        default_text=default_text))
+
+
+def settings(cls):
+    """Class decorator: a method's settings, a frozen dataclass of `setting` fields."""
+    return dataclasses.dataclass(frozen=True)(cls)
+
+
+@dataclasses.dataclass(frozen=True)
 class Method:
     name: str
     builder: callable
-    defaults: dict
+    settings: type  # a dataclass whose fields are `setting`s
+    defaults: dict  # Config field -> this method's default
+
+    def make_settings(self, **values):
+        """The method's settings with `values` (None: the default) replacing defaults."""
+        own = [f.name for f in dataclasses.fields(self.settings)]
+        unknown = sorted(set(values) - set(own))
+        if unknown:
+            raise ConfigError(f"{self.name} has no setting {', '.join('--' + u for u in unknown)}; "
+                              f"its settings are {', '.join('--' + p for p in own)}.")
+        made = self.settings(**{k: v for k, v in values.items() if v is not None})
+        check(made, dataclasses.fields(self.settings))
+        return made
+
+    def default(self, name):
+        """This method's default for Config field `name`."""
+        if name in self.defaults:
+            return self.defaults[name]
+        from tfinpaint.config import Config  # the config module imports this one
+
+        return Config.__dataclass_fields__[name].default
 
 
-def register(name, **defaults):
+def register(name, settings_class, **defaults):
+    if not dataclasses.is_dataclass(settings_class):
+        raise TypeError(f"{name}: settings must be a dataclass, got {settings_class!r}")
+
     def wrap(builder):
-        METHODS[name] = Method(name, builder, defaults)
+        params = list(inspect.signature(builder).parameters)
+        extra = sorted(set(params[1:]) - set(INPUTS))
+        if extra:
+            raise TypeError(f"{builder.__name__} takes {extra}: a builder takes its settings, "
+                            f"then only some of {INPUTS}")
+        METHODS[name] = Method(name, builder, settings_class, dict(defaults))
         return builder
     return wrap
 
@@ -32,15 +84,65 @@ def get(name):
     return METHODS[name]
 
 
-def build(name, hole_size, **kwargs):
-    """Builds method `name`; kwargs left as None take the method's defaults."""
+def build(name, hole_size, *, image_size=None, known_weight=None, loss=None, seed=None, hp=None,
+          **settings):
+    """Builds method `name` (uncompiled); None takes the method's default. `settings`: the
+    method's own (a ConfigError names those it does not have)."""
     method = get(name)
-    defaults = {k: v for k, v in method.defaults.items() if k not in TRAINING_DEFAULTS}
-    given = {k: v for k, v in kwargs.items() if v is not None}
-    own = [p for p in inspect.signature(method.builder).parameters
-           if p not in ("hole_size", "hp", "kwargs")]
-    unknown = sorted(set(given) - set(own) - set(COMMON))
-    if unknown:
-        raise ConfigError(f"{name} has no setting {', '.join('--' + u for u in unknown)}; its "
-                          f"settings are {', '.join('--' + p for p in own)}.")
-    return method.builder(hole_size, **{**defaults, **given})
+    inputs = dict(hole_size=hole_size, seed=seed, hp=hp,
+                  image_size=image_size or method.default("image_size"),
+                  known_weight=method.default("known_weight") if known_weight is None
+                  else known_weight,
+                  loss=loss or method.default("loss"))
+    params = inspect.signature(method.builder).parameters
+    if "image_size" in params and inputs["image_size"] is None:
+        raise ConfigError(f"{name} builds for one image size: pass image_size.")
+    return method.builder(method.make_settings(**settings),
+                          **{k: v for k, v in inputs.items() if k in params})
+
+
+def check(values, fields):
+    """ConfigError unless every field's value has its type and lies in its bounds and choices."""
+    for f in fields:
+        value, meta = getattr(values, f.name), f.metadata
+        if value is None or not meta:
+            continue
+        kind = f.type if f.type in (int, float, bool, str, tuple) else None
+        if kind and not _has_type(value, kind):
+            raise ConfigError(f"{f.name} must be {_KINDS[kind]}, got {value!r}.")
+        if meta.get("choices") is not None and value not in meta["choices"]:
+            raise ConfigError(f"{f.name} must be one of {', '.join(map(str, meta['choices']))}, "
+                              f"got {value!r}.")
+        low, high = meta.get("lower"), meta.get("upper")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"in [{low}, {high}]" if low is not None and high is not None else \
+                f"at least {low}" if low is not None else f"at most {high}"
+            raise ConfigError(f"{f.name} must be {bounds}, got {value}.")
+
+
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+          tuple: "a list"}
+
+
+def _has_type(value, kind):
+    if kind in (int, float):
+        return isinstance(value, int if kind is int else (int, float)) \
+            and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def settings_table():
+    """Every method setting: name -> (field of the first method declaring it, [(method, field)]);
+    a TypeError if two methods declare one name with another type, bounds or choices (they
+    share one flag)."""
+    table = {}
+    for method in METHODS.values():
+        for f in dataclasses.fields(method.settings):
+            first, users = table.setdefault(f.name, (f, []))
+            same = first.type == f.type and all(first.metadata[k] == f.metadata[k]
+                                                for k in ("lower", "upper", "choices"))
+            if not same:
+                raise TypeError(f"setting {f.name!r} of {method.name} differs in type, bounds or "
+                                f"choices from {users[0][0]}'s: they share one flag.")
+            users.append((method.name, f))
+    return table

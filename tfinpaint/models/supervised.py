@@ -7,7 +7,7 @@ from keras import layers
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Inpainter
 from tfinpaint.models.layers import batch_norm, conv_stack, output_conv
-from tfinpaint.models.registry import register
+from tfinpaint.models.registry import register, setting, settings
 
 
 def _per_block(value, n):
@@ -59,29 +59,44 @@ def _widths(hp, filters):
     return tuple(first * 2 ** i for i in range(len(filters))) if first != filters[0] else tuple(filters)
 
 
-@register("conv", hole_weight=10.0, learning_rate=1e-3)
-def build_conv(hole_size, image_size=None, depth=4, filters=64, kernel_size=5, hp=None, **kwargs):
-    return Inpainter(conv_net(depth=depth, filters=filters, kernel_size=kernel_size, hp=hp),
-                     hole_size=hole_size, name="conv", **kwargs)
+@settings
+class ConvSettings:
+    depth: int = setting(4, "conv + ReLU layers before the output conv (Table 3.1: 4)", lower=1)
+    filters: int = setting(64, "width of every conv layer (Table 3.1: 64)", lower=1)
+    kernel_size: int = setting(5, hparams.KERNEL_HELP, lower=1)
 
 
-@register("ae", hole_weight=10.0, learning_rate=1e-3)
-def build_ae(hole_size, image_size=None, filters=(32, 64, 128, 256), kernel_size=3, hp=None,
-             **kwargs):
-    filters = _widths(hp, filters)
+@settings
+class AESettings:
+    filters: int = setting(32, hparams.WIDTHS_HELP, lower=1)
+    kernel_size: int = setting(3, hparams.KERNEL_HELP, lower=1)
+
+
+@register("conv", ConvSettings, known_weight=0.1)
+def build_conv(s, hole_size, known_weight, loss, seed, hp=None):
+    return Inpainter(conv_net(depth=s.depth, filters=s.filters, kernel_size=s.kernel_size, hp=hp),
+                     hole_size=hole_size, known_weight=known_weight, loss=loss, seed=seed,
+                     name="conv")
+
+
+@register("ae", AESettings, known_weight=0.1)
+def build_ae(s, hole_size, known_weight, loss, seed, hp=None):
+    filters = _widths(hp, s.filters)
     up = tuple(reversed(filters[1:]))  # 256, 128, 64 as in Table 3.3
-    return Inpainter(encoder_decoder(filters=filters, up_filters=up, kernel_size=kernel_size, hp=hp),
-                     hole_size=hole_size, size_multiple=8, name="ae", **kwargs)  # 3 stride-2 convs
+    return Inpainter(encoder_decoder(filters=filters, up_filters=up, kernel_size=s.kernel_size,
+                                     hp=hp),
+                     hole_size=hole_size, known_weight=known_weight, loss=loss, seed=seed,
+                     size_multiple=8, name="ae")  # 3 stride-2 convs
 
 
-@register("ae_patch", hole_weight=0.0, learning_rate=1e-3)
-def build_ae_patch(hole_size, image_size=None, filters=(32, 64, 128, 256), kernel_size=3, hp=None,
-                   **kwargs):
+@register("ae_patch", AESettings)
+def build_ae_patch(s, hole_size, known_weight, loss, seed, hp=None):
     """The Table 3.2 encoder on a 2p x 2p window round the hole, two transposed convs back to a
     p x p patch (p = hole size rounded up to a multiple of 4); loss on the patch only."""
     patch = -(-hole_size // 4) * 4
-    filters = _widths(hp, filters)
+    filters = _widths(hp, s.filters)
     up = (filters[-1], filters[-2])
-    net = encoder_decoder(filters=filters, up_filters=up, kernel_size=kernel_size, name="patch_ae",
-                          hp=hp)
-    return Inpainter(net, patch_size=patch, hole_size=hole_size, name="ae_patch", **kwargs)
+    net = encoder_decoder(filters=filters, up_filters=up, kernel_size=s.kernel_size,
+                          name="patch_ae", hp=hp)
+    return Inpainter(net, patch_size=patch, hole_size=hole_size, known_weight=known_weight,
+                     loss=loss, seed=seed, name="ae_patch")
