@@ -1,0 +1,28 @@
+"""Sample grids: rows masked (hole white), original, then one row per fill, as in the thesis'
+figures (written as samples.png, to TensorBoard and every --sample_every steps)."""
+import numpy as np
+import tensorflow as tf
+
+from tfinpaint.utils import atomic_write_bytes
+
+
+def sample_grid(images, masks, *outputs, scale=None):
+    """uint8 grid, rows as in the thesis figures: masked (hole white), original, then one row
+    per fill (several for methods that draw samples)."""
+    images, masks = np.asarray(images, np.float32), np.asarray(masks, np.float32)
+    masked = images * masks + (1 - masks)
+    pad = ((0, 0), (2, 2), (2, 2), (0, 0))
+    rows = [np.concatenate(list(np.pad(np.asarray(r, np.float32), pad, constant_values=1.0)),
+                           axis=1) for r in (masked, images, *outputs)]
+    grid = np.concatenate(rows, axis=0)
+    scale = scale or max(1, 128 // images.shape[1])
+    grid = grid.repeat(scale, 0).repeat(scale, 1)
+    return np.clip(grid * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def write_png(path, grid):
+    atomic_write_bytes(path, tf.io.encode_png(grid).numpy())
+
+
+def write_samples(path, images, masks, *outputs):
+    write_png(path, sample_grid(images, masks, *outputs))
