@@ -61,15 +61,15 @@ def kill_at(step, args):
     import keras
     from absl import app
 
-    from tfinpaint import main, train
+    from tfinpaint import experiment, main
 
     class Kill(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if int(self.model.optimizer.iterations.numpy()) == step:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    original = train.Experiment.train
-    train.Experiment.train = lambda self, callbacks=(): original(self, [Kill()])
+    original = experiment.Experiment.train
+    experiment.Experiment.train = lambda self, callbacks=(): original(self, [Kill()])
     sys.argv = ["tfinpaint", *args]
     app.run(main.main)
 

@@ -19,13 +19,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Tiny architectures: the checks are about distribution, not quality.
 FAMILIES = {
-    "ae_patch": dict(model_kwargs={"filters": (8, 16, 32, 64)}),
-    "cvae": dict(model_kwargs={"filters": (8, 16, 32, 64), "latent_dim": 32}),
-    "gan": dict(model_kwargs={"filters": 8, "d_filters": 8}),
-    "dcgan": dict(dataset="faces64", image_size=32,
-                  model_kwargs={"filters": 8, "latent_dim": 16, "z_steps": 5}),
-    "context_encoder": dict(dataset="faces64", image_size=32,
-                            model_kwargs={"filters": 8, "bottleneck": 16, "d_filters": 8}),
+    "ae_patch": dict(filters=8),
+    "cvae": dict(filters=8, latent_dim=32),
+    "gan": dict(filters=8, d_filters=8),
+    "dcgan": dict(dataset="faces64", image_size=32, filters=8, latent_dim=16, z_steps=5),
+    "context_encoder": dict(dataset="faces64", image_size=32, filters=8, bottleneck=16,
+                            d_filters=8),
 }
 
 
@@ -102,7 +101,8 @@ def run_mirrored_checks():
 
     from tfinpaint import models
     from tfinpaint.data import HoleMaker, load_dataset, train_pipeline
-    from tfinpaint.train import Config, Experiment
+    from tfinpaint.config import make
+    from tfinpaint.experiment import Experiment
 
     data_dir = os.environ["TFINPAINT_DATA_DIR"]
     cars = load_dataset("cifar10_cars", data_dir)
@@ -160,10 +160,10 @@ def run_mirrored_checks():
                 dataset, data_dir, spec.get("image_size"))
         row = {}
         for kind, batch in (("none", 16), ("mirrored", 8)):
-            cfg = Config(method=method, dataset=dataset, epochs=1, steps_per_epoch=12,
-                         batch_size=batch, max_train_images=256, distribute=kind,
-                         holes="data", lr_schedule="constant", checkpoint_every_steps=0,
-                         model_dir=os.path.join(os.environ["RUN_DIR"], f"{method}-{kind}"), **spec)
+            cfg = make(method, dataset=dataset, epochs=1, steps_per_epoch=12,
+                       batch_size=batch, max_train_images=256, distribute=kind,
+                       holes="data", lr_schedule="constant", checkpoint_every_steps=0,
+                       model_dir=os.path.join(os.environ["RUN_DIR"], f"{method}-{kind}"), **spec)
             exp = Experiment(cfg, splits=splits[dataset, spec.get("image_size")],
                              log=lambda *a: None)
             before = exp.model.evaluate(exp.datasets()[1], verbose=0, return_dict=True)
@@ -177,10 +177,10 @@ def run_mirrored_checks():
     from tuner.search import search
 
     lines = []
-    path, record = search(Config(method="conv", epochs=1, steps_per_epoch=2, batch_size=8,
-                                 max_train_images=64, distribute="mirrored"),
+    path, record = search(make("conv", epochs=1, steps_per_epoch=2, batch_size=8,
+                               max_train_images=64, distribute="mirrored",
+                               export_dir=os.path.join(os.environ["RUN_DIR"], "tuned")),
                           "random", 1, directory=os.path.join(os.environ["RUN_DIR"], "tuner"),
-                          export_dir=os.path.join(os.environ["RUN_DIR"], "tuned"),
                           splits=cars, log=lines.append)
     results["tuner"] = {"log": lines, "score": record["score"],
                         "exported": os.path.exists(os.path.join(path, "saved_model.pb"))}

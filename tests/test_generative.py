@@ -9,6 +9,7 @@ from absl import flags
 from tfinpaint import evaluate, export, losses, models
 from tfinpaint.data import train_pipeline
 from tfinpaint import main as cli
+from tfinpaint.config import make
 
 SMALL = {"cvae": dict(latent_dim=64), "cvae_patch": dict(latent_dim=64),
          "gan": dict(filters=16, d_filters=16)}
@@ -17,8 +18,8 @@ SMALL = {"cvae": dict(latent_dim=64), "cvae_patch": dict(latent_dim=64),
 def build(method, **kwargs):
     keras.utils.set_random_seed(0)
     model = models.build(method, 12, image_size=32, seed=0, **{**SMALL[method], **kwargs})
-    beta_1 = models.get(method).defaults.get("beta_1", 0.9)
-    model.compile(keras.optimizers.Adam(models.get(method).defaults["learning_rate"] * 2, beta_1))
+    cfg = make(method)  # the method's optimizer settings
+    model.compile(keras.optimizers.Adam(cfg.learning_rate * 2, cfg.beta_1))
     model.build_optimizers()
     return model
 

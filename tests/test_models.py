@@ -28,7 +28,7 @@ def test_loss_goes_down_on_a_fixed_seed(method, cars):
 
 
 def test_trained_model_beats_mean_fill_on_held_out_images(cars, test_cars):
-    model, _ = train_few_steps("conv", cars, steps=150, lr=3e-3, hole_weight=0.0)
+    model, _ = train_few_steps("conv", cars, steps=150, lr=3e-3, known_weight=0.0)
     fill = lambda x, m: model({"image": x, "mask": m})
     rows = {r["method"]: r for r in evaluate.evaluate({"conv": fill}, test_cars[:300], 12,
                                                       classical=("mean",))}

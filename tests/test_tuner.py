@@ -4,7 +4,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint.train import Config
+from tfinpaint.config import make
 from tuner.search import search
 
 TINY = dict(epochs=1, steps_per_epoch=2, batch_size=16, max_train_images=64)
@@ -17,9 +17,9 @@ def first_kernel(path, rank_shape):
 
 
 def test_search_picks_the_best_trial_exports_it_and_resumes(tmp_path, data_dir, capsys):
-    kwargs = dict(kind="random", max_trials=2, directory=str(tmp_path / "tn"),
-                  export_dir=str(tmp_path / "export"))
-    path, record = search(Config(method="conv", data_dir=data_dir, **TINY), **kwargs)
+    kwargs = dict(kind="random", max_trials=2, directory=str(tmp_path / "tn"))
+    cfg = make("conv", data_dir=data_dir, export_dir=str(tmp_path / "export"), **TINY)
+    path, record = search(cfg, **kwargs)
     out = capsys.readouterr().out
     assert "learning_rate" in out and "kernel_size_1" in out  # the search space was printed
     trials = sorted(d for d in os.listdir(tmp_path / "tn" / "conv") if d.startswith("trial_"))
@@ -36,15 +36,15 @@ def test_search_picks_the_best_trial_exports_it_and_resumes(tmp_path, data_dir, 
     m = tf.concat([tf.zeros([2, 12, 32, 1]), tf.ones([2, 20, 32, 1])], axis=1)
     assert served(image=x, mask=m)["inpainted"].shape == (2, 32, 32, 3)
 
-    again, record2 = search(Config(method="conv", data_dir=data_dir, **TINY), **kwargs)
+    again, record2 = search(cfg, **kwargs)
     assert "Running Trial" not in capsys.readouterr().out  # finished trials are not redone
     assert record2 == record
     assert again.endswith(os.sep + "2")  # the next version
 
 
 def test_gan_search_covers_alpha(tmp_path, data_dir):
-    path, record = search(Config(method="gan", data_dir=data_dir, **TINY), "random", 2,
-                          directory=str(tmp_path / "tn"), export_dir=str(tmp_path / "export"))
+    cfg = make("gan", data_dir=data_dir, export_dir=str(tmp_path / "export"), **TINY)
+    path, record = search(cfg, "random", 2, directory=str(tmp_path / "tn"))
     assert 0.0 <= record["hyperparameters"]["alpha"] <= 1.0
     assert np.isfinite(record["score"])
     assert os.path.exists(os.path.join(path, "saved_model.pb"))
