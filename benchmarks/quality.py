@@ -3,48 +3,48 @@
     python benchmarks/quality.py --data_dir=../shared/data --epochs=conv=30,ae=40,ae_patch=40
 
 Runs live in --runs_dir/<method> and resume if interrupted. Results (table, per-method training
-time, machine, command) go to --out as JSON.
+time, machine, command) go to --out as JSON. The data, training, model and evaluation flags are
+tfinpaint.main's (tfinpaint/flags.py) and apply to every method; --epochs is per method here.
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfinpaint.quiet  # noqa: E402,F401  (first: hides TensorFlow's start-up lines)
 
 from absl import app, flags  # noqa: E402
 
 from benchmarks.common import command, machine  # noqa: E402
 from tfinpaint import evaluate as protocol  # noqa: E402
+from tfinpaint import flags as tfflags  # noqa: E402
 from tfinpaint.data import take_array  # noqa: E402
-from tfinpaint.train import Config, Experiment  # noqa: E402
+from tfinpaint.experiment import Experiment  # noqa: E402
 
 flags.DEFINE_list("methods", ["conv", "ae", "ae_patch"], "Methods to train.")
-flags.DEFINE_list("epochs", ["conv=30", "ae=40", "ae_patch=40"], "method=epochs pairs.")
-flags.DEFINE_string("dataset", None, "Dataset (as in tfinpaint.main; default: the method's).")
-flags.DEFINE_string("data_dir", None, "Data directory (default $TFINPAINT_DATA_DIR).")
-flags.DEFINE_integer("image_size", None, "Image size (default: the method's / the data's).")
-flags.DEFINE_integer("hole_size", None, "Hole size (default: the method's).")
-flags.DEFINE_integer("eval_images", None, "Protocol test images (default: the method's).")
-flags.DEFINE_integer("samples", 3, "Fills per image in the sample grids of methods that sample.")
-flags.DEFINE_list("set", [], "Method settings key=value (e.g. filters=32,z_steps=300).")
+flags.DEFINE_list("epochs", ["conv=30", "ae=40", "ae_patch=40"],
+                  "method=epochs pairs (a method not listed: its default).")
+flags.DEFINE_list("set", [], "Method settings key=value (e.g. filters=32,z_steps=300); the model "
+                  "flags (--filters=32) do the same.")
 flags.DEFINE_string("runs_dir", "runs/benchmark", "Where the runs (checkpoints) live.")
 flags.DEFINE_string("out", "benchmarks/results/quality_cars.json", "Results JSON.")
+tfflags.define("data", "training", "model", "evaluation",
+               exclude=("method", "epochs", "logical_cpus"))
+flags.adopt_module_key_flags(tfflags)
 FLAGS = flags.FLAGS
+FLAGS.set_default("samples", 3)  # three draws per hole in the sample grids of cvae*
 
 
 def main(argv):
     from absl import logging
 
     logging.set_verbosity(logging.WARNING)
-    epochs = dict(e.split("=") for e in FLAGS.epochs)
+    epochs = {m: int(e) for m, e in (e.split("=") for e in FLAGS.epochs)}
     settings = {k: _number(v) for k, v in (s.split("=", 1) for s in FLAGS.set)}
     fills, trained, protocols, experiments = {}, {}, set(), {}
     for method in FLAGS.methods:
-        cfg = Config(method=method, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-                     image_size=FLAGS.image_size, hole_size=FLAGS.hole_size,
-                     epochs=int(epochs.get(method, 10)), eval_images=FLAGS.eval_images,
-                     model_dir=os.path.join(FLAGS.runs_dir, method), model_kwargs=settings,
-                     samples=FLAGS.samples)
+        cfg = tfflags.config_from_flags(FLAGS, method, epochs=epochs.get(method),
+                                        model_dir=os.path.join(FLAGS.runs_dir, method),
+                                        **settings)
         exp = Experiment(cfg)
         protocols.add((exp.cfg.dataset, exp.cfg.image_size, exp.cfg.hole_size,
                        exp.cfg.eval_holes, exp.cfg.eval_images))
@@ -59,7 +59,8 @@ def main(argv):
         raise SystemExit(f"these methods use different protocols {protocols}; benchmark them "
                          "in separate runs.")
     images = take_array(splits.test, cfg.eval_images)
-    rows = protocol.evaluate(fills, images, cfg.hole_size, cfg.eval_holes == "center")
+    rows = protocol.evaluate(fills, images, cfg.hole_size, cfg.eval_holes == "center",
+                             cfg.classical)
     where = "centre" if cfg.eval_holes == "center" else "random (numpy default_rng(0))"
     title = (f"{cfg.dataset} test: {len(images)} images {cfg.image_size}x{cfg.image_size}, "
              f"{cfg.hole_size}x{cfg.hole_size} {where} holes, uint8-rounded, composited")

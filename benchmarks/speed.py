@@ -12,7 +12,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfinpaint.quiet  # noqa: E402,F401  (first: hides TensorFlow's start-up lines)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -20,15 +20,16 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks.common import command, machine  # noqa: E402
-from tfinpaint import evaluate, export, models  # noqa: E402
+from tfinpaint import evaluate, export, models, precision  # noqa: E402
+from tfinpaint import flags as tfflags  # noqa: E402
 from tfinpaint.data import HoleMaker, load_dataset, train_pipeline  # noqa: E402
 
 flags.DEFINE_list("methods", ["conv", "ae", "ae_patch", "cvae", "cvae_patch", "gan"],
                   "Methods to time (32x32 CIFAR methods).")
-flags.DEFINE_string("data_dir", None, "Data directory (default $TFINPAINT_DATA_DIR).")
-flags.DEFINE_integer("batch_size", 64, "Training batch size.")
 flags.DEFINE_integer("train_steps", 30, "Timed training steps per method (after a warm-up).")
 flags.DEFINE_string("out", "benchmarks/results/speed_cpu.json", "Results JSON.")
+tfflags.define("data", "training", only=("data_dir", "batch_size", "precision"))
+flags.adopt_module_key_flags(tfflags)
 FLAGS = flags.FLAGS
 
 
@@ -77,6 +78,7 @@ def main(argv):
     ms = median_ms(lambda: holes().numpy(), 200)
     rows.append(("hole maker in tf.function", "images/s", bs / ms * 1000))
 
+    policy = precision.apply(FLAGS.precision)  # before any model is built
     for method in FLAGS.methods:
         keras.utils.set_random_seed(0)
         model = models.build(method, 12, image_size=32, seed=0)
@@ -101,6 +103,7 @@ def main(argv):
     for what, unit, value in rows:
         print(f"{what:36s} {value:10.1f}  {unit}")
     evaluate.save_json(FLAGS.out, {"command": command(), "machine": machine(), "batch_size": bs,
+                                   "precision": policy,
                                    "rows": [{"what": w, "unit": u, "value": v} for w, u, v in rows]})
     print(f"wrote {FLAGS.out}")
 

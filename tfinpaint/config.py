@@ -155,6 +155,11 @@ class Config:
 FIELDS = tuple(f.name for f in dataclasses.fields(Config) if f.metadata)
 
 
+def default(name):
+    """Config's own default for field `name` (before any method's)."""
+    return Config.__dataclass_fields__[name].default
+
+
 def make(method="conv", **overrides):
     """The full config of `method`: Config's defaults, replaced by the method's, replaced by
     `overrides` (None: not given) of Config fields or of the method's settings (e.g.

@@ -96,12 +96,16 @@ def specs(group):
                                          if g == group]
 
 
+DEFINED = set()  # the flags defined here (a program may define others of its own)
+
+
 def define(*groups, only=None, exclude=()):
     """Defines the flags of `groups` (those not defined yet; `only`/`exclude`: by name)."""
     for group in groups:
         for kind, name, default, text, extra in specs(group):
             if name in FLAGS or name in exclude or (only is not None and name not in only):
                 continue
+            DEFINED.add(name)
             lower, upper, choices = extra.get("lower"), extra.get("upper"), extra.get("choices")
             if choices is not None:
                 flags.DEFINE_enum(name, default, list(choices), text)
@@ -117,10 +121,12 @@ def define(*groups, only=None, exclude=()):
                 flags.DEFINE_string(name, default, text)
 
 
-def config_from_flags(values=FLAGS, **unset):
-    """The config of --method from every defined flag: flags left unset take the method's
-    defaults, or `unset`'s values (a command's own, e.g. the tuner's export_dir)."""
-    names = [n for n in (*config.FIELDS, *settings_table()) if n in values and n != "method"]
+def config_from_flags(values=FLAGS, method=None, **unset):
+    """The config of `method` (default --method) from the flags defined here: flags left unset
+    take the method's defaults, or `unset`'s values (a command's own, e.g. the tuner's
+    export_dir)."""
+    names = [n for n in (*config.FIELDS, *settings_table())
+             if n in DEFINED and n in values and n != "method"]
     given = {n: values[n].value for n in names}
     given.update({k: v for k, v in unset.items() if given.get(k) is None})
-    return config.make(values["method"].value, **given)
+    return config.make(method or values["method"].value, **given)

@@ -7,7 +7,7 @@
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfinpaint.quiet  # noqa: E402,F401  (first: hides TensorFlow's start-up lines)
 
 from absl import app, flags  # noqa: E402
 
@@ -31,7 +31,8 @@ def run(argv):
         missing = [f"--{f}" for f in ("model", "image", "output") if not getattr(FLAGS, f)]
         if missing or bool(FLAGS.mask) == bool(FLAGS.hole):
             raise app.UsageError("--mode=inpaint needs --model, --image, --output and exactly one "
-                                 f"of --mask or --hole (missing: {', '.join(missing) or 'mask/hole'}).")
+                                 "of --mask or --hole (missing: "
+                                 f"{', '.join(missing) or 'mask/hole'}).")
         for src, dst in inpaint.inpaint_paths(FLAGS.model, FLAGS.image, FLAGS.output,
                                               FLAGS.mask, FLAGS.hole):
             print(f"{src} -> {dst}")

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfinpaint.quiet  # noqa: E402,F401  (first: hides TensorFlow's start-up lines)
 
 from absl import app, flags, logging  # noqa: E402
 
@@ -111,8 +111,9 @@ def search(cfg, kind="random", max_trials=8, objective="val_hole_psnr", director
                        strategy if distributed else None)
     tuner.search_space_summary()
     start = time.perf_counter()
-    tuner.search(train, validation_data=val, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
-                 shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
+    tuner.search(train, validation_data=val, epochs=cfg.epochs,
+                 steps_per_epoch=cfg.steps_per_epoch, shuffle=False,
+                 verbose=1 if sys.stdout.isatty() else 2)
     log(f"Search finished in {time.perf_counter() - start:.1f} s.")
     if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief" or not distribute.is_chief(strategy):
         log("This worker's trials are done; the chief reports and exports the best model.")

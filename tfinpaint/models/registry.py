@@ -58,9 +58,9 @@ class Method:
         """This method's default for Config field `name`."""
         if name in self.defaults:
             return self.defaults[name]
-        from tfinpaint.config import Config  # the config module imports this one
+        from tfinpaint import config  # which imports this module
 
-        return Config.__dataclass_fields__[name].default
+        return config.default(name)
 
 
 def register(name, settings_class, **defaults):
