@@ -1,21 +1,31 @@
-"""SavedModel export in TF Serving's layout: `<base>/<integer version>/saved_model.pb`.
+"""SavedModel export in TF Serving's layout (`<base>/<integer version>/saved_model.pb`), and
+TFLite (LiteRT) export at a fixed input size.
 
 Signature `serving_default`: `image` float32 [N, H, W, 3] in [0, 1] and `mask` float32
 [N, H, W, 1] (1 known, 0 hole) -> `inpainted`, the composited image (known pixels unchanged).
-Signature `inpaint_bytes` (PNG in, PNG out, for TF Serving's REST API): `image_bytes` string [N]
-(PNG/JPEG/BMP/GIF, any size), `mask_bytes` string [N] (PNG, white or transparent = hole; "" = no
-mask, use `hole`) and `hole` int32 [N, 3] (x, y, size of a square hole; ignored when a mask is
-sent) -> `inpainted_bytes` string [N] (PNG, every known pixel exactly as sent). Fully
-convolutional models run at the image's own size; fixed-size models see the image resampled to
-their size and only their hole pixels are resampled back. Bad bytes, a mask of another size or an
-empty mask fail with an InvalidArgument error that names the input and the problem.
+PNG in, PNG out, for TF Serving's REST API (each -> `inpainted_bytes` string [N], a PNG whose
+every known pixel is exactly as sent):
+- `inpaint_mask_bytes`: `image_bytes` string [N] (PNG/JPEG/BMP/GIF, any size) and `mask_bytes`
+  string [N] (PNG, grey >= 128 = hole, or alpha < 128 = hole; see tfinpaint.data.masks).
+- `inpaint_hole_bytes`: `image_bytes` and `hole` int32 [N, 3] (x, y, size of a square hole).
+- `inpaint_bytes` (the first signature, kept for existing clients): `image_bytes`, `mask_bytes`
+  ("" = no mask, use `hole`) and `hole` (ignored when a mask is sent). TF Serving wants every
+  input of a signature in each request, hence the two signatures above, each with only its own.
+Fully convolutional models run at the image's own size; fixed-size models see the image
+resampled to their size and only their hole pixels are resampled back. Bad bytes, a mask of
+another size, an empty or inverted mask fail with an InvalidArgument error that names the input
+and the problem.
 Methods that sample (CVAE) add `sample`: also `samples` and `seed` (int32 scalars) ->
 `inpainted` [N, samples, H, W, 3], the same for the same seed.
 A version is written to a hidden temporary folder next to the others (`.tmp-<version>-<pid>-*`)
 and renamed into place, so a crash never leaves a half-written version that TF Serving would try
 to load; the next export removes folders left by exporters that were killed.
+
+`export_tflite` writes `.tflite` flatbuffers (float32 and dynamic-range quantised) with the
+`serving_default` signature at one fixed size; see its docstring.
 """
 import os
+import re
 import shutil
 import tempfile
 
@@ -94,32 +104,73 @@ def fill_uint8(model, image, mask, size=None):
     return tf.where(mask > 0.5, image, to_uint8(fill[0]))
 
 
-def bytes_fn(model):
-    """The `inpaint_bytes` signature's function (see the module docstring)."""
+def _png_filler(model):
+    """(image bytes, mask function (h, w) -> [H, W, 1] mask) -> filled PNG bytes."""
     size = getattr(model, "fixed_size", None)
+
+    def fill(data, mask_fn):
+        with tf.name_scope("image_bytes"):
+            image = rgb_tensor(decode_tensor(data, "image_bytes", channels=0))
+        mask = mask_fn(tf.shape(image)[0], tf.shape(image)[1])
+        return tf.io.encode_png(fill_uint8(model, image, mask, size))
+    return fill
+
+
+def _mask_from_bytes(mask_data):
+    def mask_fn(h, w):
+        with tf.name_scope("mask_bytes"):
+            return mask_tensor(decode_tensor(mask_data, "mask_bytes"), "mask_bytes", h, w)
+    return mask_fn
+
+
+def _mask_from_hole(hole):
+    return lambda h, w: hole_tensor(h, w, hole[0], hole[1], hole[2])
+
+
+def _per_image(fn, inputs, names):
+    """Maps `fn` over the batch after checking every input has one entry per image."""
+    n = tf.shape(inputs[0])[0]
+    check = tf.debugging.assert_equal(
+        [tf.shape(x)[0] for x in inputs[1:]], [n] * (len(inputs) - 1),
+        message=f"{', '.join(names)} must have one entry per image")
+    with tf.control_dependencies([check]):
+        return {"inpainted_bytes": tf.map_fn(fn, tuple(inputs), fn_output_signature=tf.string)}
+
+
+def bytes_fn(model):
+    """The `inpaint_bytes` signature's function: image, mask ("" = none) and hole."""
+    fill = _png_filler(model)
 
     def one(args):
         data, mask_data, hole = args
-        with tf.name_scope("image_bytes"):
-            image = rgb_tensor(decode_tensor(data, "image_bytes", channels=0))
-        h, w = tf.shape(image)[0], tf.shape(image)[1]
-
-        def from_file():
-            with tf.name_scope("mask_bytes"):
-                return mask_tensor(decode_tensor(mask_data, "mask_bytes"), "mask_bytes", h, w)
-
-        mask = tf.cond(tf.strings.length(mask_data) > 0, from_file,
-                       lambda: hole_tensor(h, w, hole[0], hole[1], hole[2]))
-        return tf.io.encode_png(fill_uint8(model, image, mask, size))
+        with_mask = _mask_from_bytes(mask_data)
+        with_hole = _mask_from_hole(hole)
+        return fill(data, lambda h, w: tf.cond(tf.strings.length(mask_data) > 0,
+                                               lambda: with_mask(h, w), lambda: with_hole(h, w)))
 
     def serve(image_bytes, mask_bytes, hole):
-        n = tf.shape(image_bytes)[0]
-        check = tf.debugging.assert_equal(
-            [tf.shape(mask_bytes)[0], tf.shape(hole)[0]], [n, n],
-            message="image_bytes, mask_bytes and hole must have one entry per image")
-        with tf.control_dependencies([check]):
-            return {"inpainted_bytes": tf.map_fn(one, (image_bytes, mask_bytes, hole),
-                                                 fn_output_signature=tf.string)}
+        return _per_image(one, [image_bytes, mask_bytes, hole],
+                          ["image_bytes", "mask_bytes", "hole"])
+    return serve
+
+
+def mask_bytes_fn(model):
+    """The `inpaint_mask_bytes` signature's function: image and mask PNG only."""
+    fill = _png_filler(model)
+
+    def serve(image_bytes, mask_bytes):
+        return _per_image(lambda a: fill(a[0], _mask_from_bytes(a[1])),
+                          [image_bytes, mask_bytes], ["image_bytes", "mask_bytes"])
+    return serve
+
+
+def hole_bytes_fn(model):
+    """The `inpaint_hole_bytes` signature's function: image and square hole only."""
+    fill = _png_filler(model)
+
+    def serve(image_bytes, hole):
+        return _per_image(lambda a: fill(a[0], _mask_from_hole(a[1])),
+                          [image_bytes, hole], ["image_bytes", "hole"])
     return serve
 
 
@@ -140,11 +191,15 @@ def export(model, base_dir, image_size=None, version=None, extra_files=None):
         "serving_default", serving_fn(model),
         input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="image"),
                          tf.TensorSpec([None, size, size, 1], tf.float32, name="mask")])
-    archive.add_endpoint(
-        "inpaint_bytes", bytes_fn(model),
-        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes"),
-                         tf.TensorSpec([None], tf.string, name="mask_bytes"),
-                         tf.TensorSpec([None, 3], tf.int32, name="hole")])
+    image_bytes = tf.TensorSpec([None], tf.string, name="image_bytes")
+    mask_bytes = tf.TensorSpec([None], tf.string, name="mask_bytes")
+    hole = tf.TensorSpec([None, 3], tf.int32, name="hole")
+    archive.add_endpoint("inpaint_bytes", bytes_fn(model),
+                         input_signature=[image_bytes, mask_bytes, hole])
+    archive.add_endpoint("inpaint_mask_bytes", mask_bytes_fn(model),
+                         input_signature=[image_bytes, mask_bytes])
+    archive.add_endpoint("inpaint_hole_bytes", hole_bytes_fn(model),
+                         input_signature=[image_bytes, hole])
     if hasattr(model, "sample"):  # methods that draw several fills: a seeded sampler
         archive.add_endpoint(
             "sample", lambda image, mask, samples, seed: {
@@ -164,3 +219,111 @@ def export(model, base_dir, image_size=None, version=None, extra_files=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+# --- TFLite (LiteRT) ------------------------------------------------------------------------
+
+TFLITE_VARIANTS = ("float32", "dynamic_range")
+TFLITE_UNSUPPORTED = {  # model.name -> why its conversion fails (added to the converter's error)
+    "dcgan": "its fill is a per-image latent search inside the graph (a tf.while_loop over Adam "
+             "steps on the gradients of the generator and discriminator, from a seeded random "
+             "start): TFLite's built-in ops have no gradient ops (ReluGrad, LeakyReluGrad, "
+             "StridedSliceGrad) nor stateless random normals. Serve its SavedModel instead.",
+}
+
+
+class TFLiteExportError(ValueError):
+    """The model cannot be converted to TFLite with built-in ops only; the message says why."""
+
+
+def export_tflite(model, base_dir, image_size=None, variants=TFLITE_VARIANTS, name=None,
+                  batch_size=1):
+    """Writes `model` as TFLite (LiteRT) flatbuffers at one fixed input size; returns
+    {variant: path of the .tflite file}.
+
+    Args:
+      model: a tfinpaint model (`tfinpaint.models.build(...)`, trained or restored).
+      base_dir: folder for the files (made if missing), e.g. `<export_dir>/<method>`. Files are
+        `<base_dir>/<name>_<S>x<S>_<variant>.tflite`, written under a temporary name and
+        renamed, so a crash never leaves half a file; an existing file of the same name is
+        replaced.
+      image_size: the side S of the square input. Required for fully convolutional models
+        (conv, ae, ae_patch, gan: TFLite needs static shapes); fixed-size models (cvae,
+        cvae_patch, context_encoder) take only their own `model.fixed_size`, the default.
+      variants: any of "float32" (the same weights; matches the SavedModel to float rounding)
+        and "dynamic_range" (weights stored as int8 and dequantised on the fly; about 4x
+        smaller, no calibration data needed).
+      name: file name prefix (default `model.name`, the method's name).
+      batch_size: the fixed batch dimension N (default 1).
+
+    Each file has one signature, `serving_default`, as the SavedModel's at a fixed shape:
+    `image` float32 [N, S, S, 3] in [0, 1] and `mask` float32 [N, S, S, 1] (1 known, 0 hole) ->
+    `inpainted` float32 [N, S, S, 3], composited (known pixels are the input's). PNG decoding and
+    the bytes signatures stay in the SavedModel (TFLite has no image codecs); with the
+    interpreter: `Interpreter(model_path=...).get_signature_runner()(image=..., mask=...)`.
+    Only TFLite's built-in ops are used, so any LiteRT runtime runs the files without the Flex
+    delegate. Raises TFLiteExportError, naming the ops, for a model that needs others: `dcgan`
+    (see TFLITE_UNSUPPORTED), and any model whose graph TFLite cannot express.
+    """
+    name = name or model.name
+    unknown = set(variants) - set(TFLITE_VARIANTS)
+    if unknown or not variants:
+        raise ValueError(f"TFLite variants must be among {TFLITE_VARIANTS}, got {list(variants)}.")
+    fixed = getattr(model, "fixed_size", None)
+    size = image_size or fixed
+    if not size:
+        raise ValueError(f"{name} is fully convolutional: give image_size, the side of the square "
+                         "images the TFLite model will take (TFLite needs a fixed input size).")
+    if fixed and size != fixed:
+        raise ValueError(f"{name} takes only {fixed}x{fixed} images; image_size={size} is not "
+                         "possible (leave it out to use the model's own size).")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default", serving_fn(model),
+        input_signature=[tf.TensorSpec([batch_size, size, size, 3], tf.float32, name="image"),
+                         tf.TensorSpec([batch_size, size, size, 1], tf.float32, name="mask")])
+    os.makedirs(base_dir, exist_ok=True)
+    written = {}
+    with tempfile.TemporaryDirectory(prefix=".tflite-saved-model-") as saved:
+        archive.write_out(saved, verbose=False)
+        for variant in variants:
+            converter = tf.lite.TFLiteConverter.from_saved_model(
+                saved, signature_keys=["serving_default"])
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            if variant == "dynamic_range":
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data
+            try:
+                flatbuffer = converter.convert()
+            except Exception as e:  # the converter's own ConverterError (class path varies)
+                ops = re.search(r"TF Select ops: ([^\n]*)", str(e))
+                why = TFLITE_UNSUPPORTED.get(model.name, "")
+                raise TFLiteExportError(
+                    f"{name} cannot be converted to TFLite with built-in ops only"
+                    + (f" (it needs {ops.group(1)})" if ops else f": {str(e)[-500:]}")
+                    + (f": {why}" if why else ".")) from None
+            path = os.path.join(base_dir, f"{name}_{size}x{size}_{variant}.tflite")
+            tmp = f"{path}.tmp-{os.getpid()}"
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(flatbuffer)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+            written[variant] = path
+    return written
+
+
+def tflite_interpreter(path, num_threads=None):
+    """A LiteRT interpreter for a .tflite file: `ai_edge_litert`'s if installed, else TF's own
+    `tf.lite.Interpreter` (deprecated in favour of LiteRT, still in TF 2.21)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+            return tf.lite.Interpreter(model_path=path, num_threads=num_threads)
+    return Interpreter(model_path=path, num_threads=num_threads)

@@ -1,8 +1,11 @@
 """Reading a user's images and masks, with a clear error for each way they can be wrong.
 
 Mask files: a single-channel (or grey RGB) image where white = hole and black = known, or an
-RGBA/LA image whose transparent pixels (alpha < 128) are the hole. In memory a mask is float32
-[H, W, 1] with 1 = known and 0 = hole.
+RGBA/LA image whose transparent pixels are the hole. One threshold binarises both, so soft brush
+edges and JPEG-ish greys have one documented meaning: a grey value >= 128 is hole, an alpha < 128
+is hole (`HOLE_THRESHOLD`). A mask with no hole, or with more than 90% of its pixels hole
+(`MAX_HOLE_FRACTION`: such a mask is almost always inverted, black = hole) is refused with a
+message saying so. In memory a mask is float32 [H, W, 1] with 1 = known and 0 = hole.
 """
 import glob
 import os
@@ -18,6 +21,8 @@ class MaskError(UserError, ValueError):
     """An image or mask a user gave is unusable; the message says why."""
 
 
+HOLE_THRESHOLD = 128  # grey >= 128 is hole; for LA/RGBA, alpha < 128 is hole
+MAX_HOLE_FRACTION = 0.9  # a mask marking more of the image as hole looks inverted: refused
 MAX_PIXELS = 8192 * 8192  # a few bytes of PNG header can claim any size: refuse to decode more
 _MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"BM")
 
@@ -73,9 +78,10 @@ def rgb_tensor(pixels):
 
 
 def mask_tensor(pixels, what, height=None, width=None):
-    """uint8 mask pixels [H, W, C] -> float32 [H, W, 1] (1 known, 0 hole): white = hole, or for
-    LA/RGBA transparent (alpha < 128) = hole. Fails on colour masks, a size other than
-    `height` x `width` (when given), no hole and nothing but hole."""
+    """uint8 mask pixels [H, W, C] -> float32 [H, W, 1] (1 known, 0 hole): grey >= 128 (white)
+    = hole, or for LA/RGBA alpha < 128 (transparent) = hole. Fails on colour masks, a size other
+    than `height` x `width` (when given), no hole, nothing but hole, and more than
+    MAX_HOLE_FRACTION hole (an inverted mask)."""
     c = tf.shape(pixels)[-1]
     grey = tf.reduce_all(tf.logical_and(tf.equal(pixels[..., 0], pixels[..., c // 2]),
                                         tf.equal(pixels[..., 0], pixels[..., c - 1])))
@@ -89,12 +95,19 @@ def mask_tensor(pixels, what, height=None, width=None):
                                height, "; they must be the same size."))
     with tf.control_dependencies(checks):
         hole = tf.where(tf.logical_or(tf.equal(c, 2), tf.equal(c, 4)),
-                        pixels[..., -1] < 128, pixels[..., 0] >= 128)
+                        pixels[..., -1] < HOLE_THRESHOLD, pixels[..., 0] >= HOLE_THRESHOLD)
+    fraction = tf.reduce_mean(tf.cast(hole, tf.float32))
+    percent = tf.strings.as_string(100.0 * fraction, precision=1)
     with tf.control_dependencies([
             _require(tf.reduce_any(hole), what, " has no hole pixels (white, or transparent in "
                      "RGBA): nothing to fill."),
             _require(tf.logical_not(tf.reduce_all(hole)), what, " marks every pixel as a hole: "
-                     "there is nothing to fill from.")]):
+                     "there is nothing to fill from. Is it inverted? White (or transparent) = "
+                     "hole, black (or opaque) = known."),
+            _require(tf.logical_or(tf.reduce_all(hole), fraction <= MAX_HOLE_FRACTION), what,
+                     " marks ", percent, "% of the pixels as hole, more than the ",
+                     f"{MAX_HOLE_FRACTION:.0%}", " allowed: it looks inverted. White (or "
+                     "transparent) = hole, black (or opaque) = known.")]):
         return tf.cast(tf.logical_not(hole), tf.float32)[..., None]
 
 
