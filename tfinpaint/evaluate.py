@@ -2,7 +2,11 @@
 
 Holes: `numpy.random.default_rng(seed)` draws all N row offsets, then all N column offsets (or
 centre holes). The model sees noise inside the hole (reading hole pixels gains nothing), outputs
-are composited and rounded to uint8, and every method is scored by the same `tfinpaint.metrics`.
+are composited and rounded to uint8, and every method is scored by the same `tfinpaint.metrics`
+and `tfinpaint.realism`: hole PSNR, full PSNR, SSIM, hole L1, `swd` (realism: sliced Wasserstein
+distance x1e3 of Laplacian-pyramid patches inside the hole against the truth; lower is better)
+and `diversity` (mean pairwise hole L1 between K draws of the same image; 0 for deterministic
+methods and the classical ones).
 """
 import json
 import time
@@ -10,10 +14,12 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import metrics
+from tfinpaint import metrics, realism
 from tfinpaint.utils import atomic_write_text
 
 CLASSICAL = ("mean", "telea", "ns", "biharmonic")
+REAL = "real (2nd sample)"  # the noise-floor row: SWD of real images that are not the truth
+DRAWS = 4  # draws per image for the diversity of methods that sample
 
 
 def protocol_masks(n, height, width, hole, center=False, seed=0):
@@ -31,8 +37,10 @@ def protocol_masks(n, height, width, hole, center=False, seed=0):
     return masks
 
 
-def score(images_u8, outputs, masks, batch=500):
-    """Mean hole PSNR, full PSNR, SSIM and hole L1 of outputs (uint8 or float [0, 1])."""
+def score(images_u8, outputs, masks, batch=500, reference=None):
+    """Mean hole PSNR, full PSNR, SSIM and hole L1 of outputs (uint8 or float [0, 1]), and their
+    `swd` (realism: against the truth `images_u8` at the same holes; lower is better).
+    `reference`: a `realism.Reference(images_u8, masks)` to reuse across methods."""
     totals = {k: 0.0 for k in metrics.FUNCTIONS}
     for i in range(0, len(images_u8), batch):
         y = tf.constant(images_u8[i:i + batch], tf.float32) / 255.0
@@ -41,7 +49,45 @@ def score(images_u8, outputs, masks, batch=500):
         m = tf.constant(masks[i:i + batch])
         for k, fn in metrics.FUNCTIONS.items():
             totals[k] += float(tf.reduce_sum(fn(y, o, m)))
-    return {k: v / len(images_u8) for k, v in totals.items()}
+    out = {k: v / len(images_u8) for k, v in totals.items()}
+    if reference is None:
+        reference = realism.Reference(images_u8, masks)
+    out["swd"] = reference.swd(np.asarray(outputs))
+    return out
+
+
+def real_floor(images_u8, real_u8, masks, reference=None):
+    """The realism noise floor: the row of a second, disjoint sample of real images `real_u8`
+    (whole images, not composited, at the same holes). Only its `swd` means something."""
+    if len(real_u8) < len(images_u8):
+        raise ValueError(f"the second real sample has {len(real_u8)} images, fewer than the "
+                         f"{len(images_u8)} test images.")
+    if reference is None:
+        reference = realism.Reference(images_u8, masks)
+    return {"method": REAL, "hole_psnr": None, "psnr": None, "ssim": None, "hole_l1": None,
+            "swd": reference.swd(real_u8[:len(images_u8)]), "diversity": None,
+            "ms_per_image": None}
+
+
+def noisy_inputs(images_u8, masks, seed=1):
+    """float [0, 1] images with uniform noise in the holes: what every model is given."""
+    x = images_u8.astype(np.float32) / 255.0
+    noise = np.random.default_rng(seed).random(x.shape, dtype=np.float32)
+    return x * masks + noise * (1 - masks)
+
+
+def sample_diversity(fn, images_u8, masks, draws=DRAWS, batch=250, seed=0):
+    """realism.diversity of `fn(images, masks, draws, seed) -> [B, draws, H, W, 3]` (float [0, 1]
+    images with noise in the holes, float masks; `seed` a Python int, the same for every batch)."""
+    x = noisy_inputs(images_u8, masks)
+    total = 0.0
+    for i in range(0, len(x), batch):
+        drawn = np.asarray(fn(tf.constant(x[i:i + batch]), tf.constant(masks[i:i + batch]), draws,
+                              seed))
+        if drawn.shape[:2] != (len(x[i:i + batch]), draws):
+            raise ValueError(f"a sampler must return [B, {draws}, H, W, 3], got {drawn.shape}.")
+        total += realism.diversity(drawn, masks[i:i + batch]) * len(drawn)
+    return total / len(x)
 
 
 def classical_fill(name, image, hole):
@@ -67,27 +113,40 @@ def classical_fill(name, image, hole):
 
 def model_fill(fn, images_u8, masks, batch=250, seed=1):
     """Calls `fn(images, masks)` (float [0, 1] in, float out) with noise in the holes."""
-    x = images_u8.astype(np.float32) / 255.0
-    noise = np.random.default_rng(seed).random(x.shape, dtype=np.float32)
-    x = x * masks + noise * (1 - masks)
+    x = noisy_inputs(images_u8, masks, seed)
     return np.concatenate([np.asarray(fn(tf.constant(x[i:i + batch]), tf.constant(masks[i:i + batch])))
                            for i in range(0, len(x), batch)])
 
 
-def evaluate(fills, images_u8, hole, center=False, classical=CLASSICAL, seed=0):
+def evaluate(fills, images_u8, hole, center=False, classical=CLASSICAL, seed=0, samplers=None,
+             draws=DRAWS, diversity_images=None, real=None):
     """Scores every `fills[name] = fn(images, masks)` and each classical method on the same holes.
 
-    Returns rows {method, hole_psnr, psnr, ssim, hole_l1, ms_per_image}; a classical method whose
-    library is missing is skipped with a note (install the `baselines` extra)."""
+    Returns rows {method, hole_psnr, psnr, ssim, hole_l1, swd, diversity, ms_per_image}; a
+    classical method whose library is missing is skipped with a note (install the `baselines`
+    extra). `samplers[name] = fn(images, masks, draws, seed) -> [B, draws, H, W, 3]` (float [0,
+    1]; images with noise in the holes) gives the `diversity` of a method in `fills` that draws
+    samples, over the first `diversity_images` test images (default all); every other row has
+    diversity 0. `real` (uint8, a second, disjoint sample of at least as many real images, e.g.
+    train images) adds the row REAL: the SWD of real images, the noise floor of `swd`."""
     n, h, w = images_u8.shape[:3]
     masks = protocol_masks(n, h, w, hole, center, seed)
+    samplers = dict(samplers or {})
+    unknown = set(samplers) - set(fills)
+    if unknown:
+        raise ValueError(f"samplers {sorted(unknown)} have no fill in `fills` ({sorted(fills)}).")
+    k = len(images_u8) if diversity_images is None else min(diversity_images, n)
+    reference = realism.Reference(images_u8, masks)
     rows = []
     for name, fn in fills.items():
         model_fill(fn, images_u8[:8], masks[:8])  # warm-up (tracing) outside the timing
         start = time.perf_counter()
         outputs = model_fill(fn, images_u8, masks)
-        rows.append({"method": name, **score(images_u8, outputs, masks),
-                     "ms_per_image": 1000 * (time.perf_counter() - start) / n})
+        ms = 1000 * (time.perf_counter() - start) / n
+        spread = (sample_diversity(samplers[name], images_u8[:k], masks[:k], draws)
+                  if name in samplers else 0.0)
+        rows.append({"method": name, **score(images_u8, outputs, masks, reference=reference),
+                     "diversity": spread, "ms_per_image": ms})
     for name in classical:
         try:
             start = time.perf_counter()
@@ -96,18 +155,41 @@ def evaluate(fills, images_u8, hole, center=False, classical=CLASSICAL, seed=0):
         except ImportError as e:
             print(f"skipping {name}: {e} (pip install 'tfinpaint[baselines]')")
             continue
-        rows.append({"method": name, **score(images_u8, outputs, masks),
-                     "ms_per_image": 1000 * (time.perf_counter() - start) / n})
+        ms = 1000 * (time.perf_counter() - start) / n
+        rows.append({"method": name, **score(images_u8, outputs, masks, reference=reference),
+                     "diversity": 0.0, "ms_per_image": ms})
+    if real is not None:
+        rows.append(real_floor(images_u8, real, masks, reference))
     return rows
+
+
+COLUMNS = (  # key, header, width, format; a missing or None value (older JSON files) prints "-"
+    ("hole_psnr", "hole_psnr", 9, ".2f"), ("psnr", "psnr", 7, ".2f"), ("ssim", "ssim", 6, ".3f"),
+    ("hole_l1", "hole_l1", 8, ".4f"), ("swd", "swd(low)", 8, ".1f"),
+    ("diversity", "diversity", 9, ".4f"), ("ms_per_image", "ms/img", 7, ".2f"))
+
+
+def cell(row, key, fmt):
+    value = row.get(key)
+    return "-" if value is None else format(value, fmt)
+
+
+def by_hole_psnr(rows):
+    """Best hole PSNR first; rows without one (the real-sample floor) last."""
+    return sorted(rows, key=lambda r: (r.get("hole_psnr") is None, -(r.get("hole_psnr") or 0.0)))
 
 
 def format_table(rows, title=""):
     lines = [title] if title else []
-    lines.append(f"{'method':12s} {'hole_psnr':>9s} {'psnr':>7s} {'ssim':>6s} {'hole_l1':>8s} "
-                 f"{'ms/img':>7s}")
-    for r in sorted(rows, key=lambda r: -r["hole_psnr"]):
-        lines.append(f"{r['method']:12s} {r['hole_psnr']:9.2f} {r['psnr']:7.2f} {r['ssim']:6.3f} "
-                     f"{r['hole_l1']:8.4f} {r['ms_per_image']:7.2f}")
+    width = max([18] + [len(r["method"]) for r in rows])
+    lines.append(f"{'method':{width}s} " + " ".join(f"{h:>{w}s}" for _, h, w, _ in COLUMNS))
+    for r in by_hole_psnr(rows):
+        lines.append(f"{r['method']:{width}s} " + " ".join(f"{cell(r, k, f):>{w}s}"
+                                                           for k, _, w, f in COLUMNS))
+    lines.append("swd(low): realism, sliced Wasserstein distance x1e3 of Laplacian-pyramid patches"
+                 " in the hole\n  vs the truth's; lower is better: the truth scores 0, a second "
+                 f"sample of real images\n  ({REAL!r}) the noise floor. diversity: mean pairwise "
+                 "hole L1 between draws of the\n  same image, 0 for deterministic methods.")
     return "\n".join(lines)
 
 
