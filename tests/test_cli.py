@@ -104,3 +104,18 @@ def test_resuming_with_another_architecture_is_refused(tmp_path, capsys):
     assert run_in_process(["--method=ae", run, *TINY, "--mode=train"], capsys)[0] == 0
     code, err = run_in_process(["--method=ae", run, *TINY, "--mode=train", "--hole_size=8"], capsys)
     assert code == 2 and "other settings (hole_size: 12 there, 8 now)" in err, err
+    code, err = run_in_process(["--method=ae", run, *TINY, "--mode=train", "--filters=16"], capsys)
+    assert code == 2 and "other settings (filters: 32 there, 16 now)" in err, err
+
+
+def test_flags_make_the_methods_config():
+    """Unset flags take the method's defaults; model flags become its settings."""
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["tfinpaint", "--method=dcgan", "--filters=8", "--val_search_steps=5",
+                 "--noaugment"])
+    cfg = cli.config_from_flags()
+    assert (cfg.model.filters, cfg.model.val_search_steps, cfg.model.z_steps) == (8, 5, 1000)
+    assert (cfg.epochs, cfg.dataset, cfg.learning_rate, cfg.augment) == (25, "faces64", 2e-4, False)
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["tfinpaint", "--method=conv"])
+    assert cli.config_from_flags().known_weight == 0.1  # hole pixels weigh 10x the known ones

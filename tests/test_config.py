@@ -96,6 +96,7 @@ def test_make_layers_config_method_and_overrides():
     ("conv", dict(precision="float8"), "precision must be one of"),
     ("conv", dict(classical=("mean", "magic")), r"unknown classical methods \['magic'\]"),
     ("dcgan", dict(export_format="tflite"), "dcgan cannot be exported to TFLite"),
+    ("conv", dict(export_format="tflite", precision="mixed_bfloat16"), "needs float32 layers"),
 ])
 def test_make_refuses_what_cannot_work(method, overrides, message):
     with pytest.raises(ConfigError, match=message):

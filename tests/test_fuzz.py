@@ -2,6 +2,7 @@
 and mask bytes, mask pixels, hole flags, and the REST request parser (`pytest
 --hypothesis-show-statistics tests/test_fuzz.py` counts the cases). Each input either works or
 gives the one clear error type (MaskError / an HTTP 4xx JSON error); nothing else escapes."""
+import dataclasses
 import json
 import struct
 import zlib
@@ -163,18 +164,39 @@ def test_rest_fuzzed_image_bytes(wsgi, image, mask, hole):
     post(wsgi, json.dumps({"signature_name": "inpaint_bytes", "instances": [row]}))
 
 
+def _in_range(field):
+    """Values of a setting inside its flag's bounds (small sizes: the models stay tiny)."""
+    meta = field.metadata
+    if meta["choices"]:
+        return st.sampled_from(meta["choices"])
+    if field.type is bool:
+        return st.booleans()
+    if field.type is int:
+        return st.integers(meta["lower"] or 0, min(meta["upper"] or 9, 9))
+    return st.floats(meta["lower"] or 0.0, meta["upper"] or 1.0)
+
+
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 @given(st.sampled_from(sorted(models.METHODS)), st.integers(2, 24), st.data())
 def test_method_flags(method, size, data):
-    """Any in-range --image_size/--hole_size/--kernel_size/--filters (and the others) for any
-    method builds a model that fills, or gives a ConfigError that names the problem."""
+    """Any in-range --image_size/--hole_size and any in-range values of a method's settings
+    (from their declared bounds and choices) build a model that fills, or give a ConfigError
+    that names the problem; so does another method's setting."""
     from tfinpaint.utils import ConfigError
 
+    from tfinpaint.models.registry import settings_table
+
     hole = data.draw(st.integers(1, size - 1))
-    settings_ = data.draw(st.dictionaries(
-        st.sampled_from(["kernel_size", "filters", "latent_dim", "bottleneck", "depth", "alpha"]),
-        st.integers(1, 9), max_size=3))
+    own = [f for f in dataclasses.fields(models.get(method).settings)]
+    others = sorted(set(settings_table()) - {f.name for f in own})
+    settings_ = data.draw(st.dictionaries(st.sampled_from([f.name for f in own]), st.none(),
+                                          max_size=3))
+    for f in own:  # any value its flag accepts
+        if f.name in settings_:
+            settings_[f.name] = data.draw(_in_range(f))
+    if data.draw(st.booleans()):  # another method's setting: refused, naming the method's
+        settings_[data.draw(st.sampled_from(others))] = 1
     try:
         model = models.build(method, hole, image_size=size, **settings_)
     except ConfigError as e:

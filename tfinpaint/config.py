@@ -12,10 +12,10 @@ import json
 import os
 
 from tfinpaint import distribute, models
+from tfinpaint import precision as policies
 from tfinpaint.evaluate import CLASSICAL
 from tfinpaint.export import TFLITE_UNSUPPORTED
 from tfinpaint.models.registry import check, setting
-from tfinpaint.precision import CHOICES as PRECISIONS
 from tfinpaint.utils import ConfigError
 
 # Settings that define the network's weights: a model_dir trained with others cannot resume.
@@ -81,7 +81,7 @@ class Config:
     precision: str = _training(
         "float32", "Training precision through Keras dtype policies; auto = bfloat16 on CPUs "
         "with native bf16 (AVX512_BF16/AMX), float16 on GPUs that support it, else float32.",
-        choices=PRECISIONS)
+        choices=policies.CHOICES)
     seed: int = _training(0, "Random seed (weights, data order, holes, noise; tuner.search: the "
                           "search too).")
     # --- evaluation (tfinpaint.main)
@@ -144,6 +144,11 @@ class Config:
         if self.export_format == "tflite" and self.method in TFLITE_UNSUPPORTED:
             raise ConfigError(f"--export_format=tflite: {self.method} cannot be exported to "
                               f"TFLite: {TFLITE_UNSUPPORTED[self.method]}")
+        if self.export_format == "tflite" and policies.resolve(self.precision) != "float32":
+            raise ConfigError("--export_format=tflite needs float32 layers (TFLite's built-in "
+                              f"ops), not --precision={self.precision}: train with it, then "
+                              "export with --mode=export --precision=float32 "
+                              "--export_format=tflite (the checkpoint is the same).")
         if self.model is None or not isinstance(self.model, models.get(self.method).settings):
             raise ConfigError(f"the config of {self.method} needs its settings: make it with "
                               "tfinpaint.config.make.")
