@@ -22,6 +22,7 @@ setup(
         "absl-py>=2.0,<3",
         "requests>=2.31,<3",  # serving.client
         "werkzeug>=3.0,<4",  # serving.server (the local TF-Serving-style REST server)
+        "tensorflow-serving-api>=2.16,<2.22",  # serving.server: TF Serving's ModelServerConfig protos
     ],
     extras_require={
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27"],

@@ -10,6 +10,7 @@ sent (the mask of the same name from --mask if that is a folder) and nothing is 
 every request succeeded.
 """
 import base64
+import operator
 import os
 import sys
 
@@ -17,6 +18,9 @@ import requests
 from absl import app, flags
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+from tfinpaint.inpaint import InputError, parse_hole
+
 
 class ServingError(Exception):
     """The server answered with an error (its `{"error": ...}` text), or could not be reached."""
@@ -28,8 +32,10 @@ class Client:
     def __init__(self, url="http://localhost:8501", timeout=60.0, retries=3):
         self.url, self.timeout = url.rstrip("/"), timeout
         self.session = requests.Session()
+        # 503 (server busy) is retried after its Retry-After; the last answer is returned as it
+        # is (raise_on_status=False) so its JSON error reaches the caller.
         retry = Retry(total=retries, connect=retries, read=0, backoff_factor=0.2,
-                      allowed_methods=None, status_forcelist=[503])
+                      allowed_methods=None, status_forcelist=[503], raise_on_status=False)
         self.session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=64))
         self.session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=64))
 
@@ -68,13 +74,28 @@ class Client:
         """[(image bytes, mask bytes or None, (x, y, size) or None)] in one request."""
         rows = []
         for image, mask, hole in items:
-            if mask is None and hole is None:
-                raise ValueError("give a mask or a hole (x, y, size) for every image.")
+            if not isinstance(image, bytes) or not image:
+                raise ValueError("every image must be non-empty bytes (a PNG/JPEG file's).")
+            if mask is None:
+                if hole is None:
+                    raise ValueError("give a mask or a hole (x, y, size) for every image.")
+                hole = list(_hole(hole))
             rows.append({"image_bytes": {"b64": base64.b64encode(image).decode("ascii")},
                          "mask_bytes": {"b64": base64.b64encode(mask or b"").decode("ascii")},
-                         "hole": list(hole) if mask is None else [0, 0, 0]})
+                         "hole": hole if mask is None else [0, 0, 0]})
         answer = self.predict(model, {"signature_name": "inpaint_bytes", "instances": rows}, version)
         return [base64.b64decode(p["b64"]) for p in answer["predictions"]]
+
+
+def _hole(hole):
+    """"x,y,size" or (x, y, size) -> (x, y, size), with parse_hole's error (an InputError)."""
+    if isinstance(hole, str):
+        return parse_hole(hole)
+    try:
+        x, y, size = (operator.index(v) for v in hole)
+    except (TypeError, ValueError):
+        raise InputError(f"a hole is (x, y, size), three integers; got {hole!r}.") from None
+    return x, y, size
 
 
 def _read(path):
@@ -92,10 +113,9 @@ def main(argv):
     hole = None
     if f.hole:
         try:
-            hole = [int(v) for v in f.hole.split(",")]
-            assert len(hole) == 3
-        except (ValueError, AssertionError):
-            raise app.UsageError(f"--hole must be x,y,size, got {f.hole!r}.") from None
+            hole = parse_hole(f.hole)
+        except InputError as e:
+            raise app.UsageError(str(e)) from None
     client = Client(f.url, f.timeout)
     try:
         work = file_jobs(f.image, f.mask, f.output, ServingError)

@@ -1,7 +1,7 @@
 """A local server that speaks TF Serving's REST API, for development and tests.
 
-    python -m serving.server --model_config_file=serving/models.config --rest_api_port=8501
-    python -m serving.server --model_name=ae_patch --model_base_path=serving/models/ae_patch
+    python -m serving.server --model_config_file=serving/models.config --base_path_root=.
+    python -m serving.server --model_name=ae_patch --model_base_path="$PWD/serving/models/ae_patch"
 
 Production uses TF Serving itself (`tensorflow_model_server` or the `tensorflow/serving` Docker
 image, see serving/README.md), which loads the same SavedModels unchanged. This server exists
@@ -14,88 +14,177 @@ because that binary cannot be installed from the package registries: it implemen
                                                    optional "signature_name"; {"b64": ...} in,
                                                    outputs named *_bytes come back as {"b64": ...}
 
-Errors are `{"error": "..."}` with HTTP 400 (bad request), 404 (unknown model, version or path),
-413 (body over --max_request_bytes) or 500. Version folders appearing or disappearing under a
-model's base path are picked up every --file_system_poll_wait_seconds, without a restart; like
-TF Serving's default policy only the latest version is served unless the config says otherwise.
+The model config is read with TF Serving's own `ModelServerConfig` protos (tensorflow-serving-api)
+and `google.protobuf.text_format`, and checked as TF Serving's ServerCore checks it, so a file
+this server accepts is one TF Serving accepts. Version folders appearing or disappearing under a
+model's base path are picked up every --file_system_poll_wait_seconds without a restart; a
+version that failed to load is tried again at every poll and shown in the version status (state
+END with its error) until it loads.
+
+Work is bounded, so that no request can knock the server over:
+- each request may hold at most a pixel budget (--max_pixels for models that run at the image's
+  size, --max_pixels_resampled for fixed-size ones, --model_max_pixels per model), checked from
+  the PNG/JPEG/GIF/BMP headers before anything is decoded: over it, HTTP 413;
+- inference runs on --num_workers threads; at most --max_queued_requests more requests wait for
+  one; beyond that the answer is 503 with Retry-After at once (TF Serving's batching queue also
+  answers "queue full" with UNAVAILABLE);
+- at most --max_connections connections are served at once (more wait in the listen backlog), a
+  body must arrive within --rest_api_timeout_in_ms (else 408) and be at most --max_request_bytes
+  (else 413).
+Errors are `{"error": "..."}` with HTTP 400, 404, 408, 413, 503 or 500.
 Not implemented: gRPC, :classify / :regress, version labels, batching.
 """
 import base64
 import json
 import os
 import re
+import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfinpaint.quiet  # noqa: F401  (first: TensorFlow's start-up lines)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
-from google.protobuf import json_format  # noqa: E402
+from google.protobuf import json_format, text_format  # noqa: E402
 from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
-from werkzeug.exceptions import HTTPException  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from tensorflow_serving.config import model_server_config_pb2  # noqa: E402
+from werkzeug.exceptions import ClientDisconnected, HTTPException  # noqa: E402
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler  # noqa: E402
 from werkzeug.wrappers import Request, Response  # noqa: E402
 
 from tfinpaint.data.masks import error_text  # noqa: E402
 from tfinpaint.export import versions  # noqa: E402
+from tfinpaint.inpaint import (  # noqa: E402
+    FULL_SIZE_PIXELS, RESAMPLED_PIXELS, TooManyPixels, check_pixels, image_size)
 
 ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
                    r"(?:(?P<metadata>/metadata)|:(?P<verb>[a-z]+))?$")
+RETRY_AFTER_SECONDS = 1
 
 
 class RestError(Exception):
-    def __init__(self, status, message):
+    def __init__(self, status, message, headers=None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+class ConfigError(ValueError):
+    """A model config TF Serving would refuse (the message is the one it gives), or one this
+    local server cannot serve."""
 
 
 # --- model_config_list ----------------------------------------------------------------------
 
-def parse_model_config(text):
-    """TF Serving's `model_config_list { config { name base_path model_platform
-    model_version_policy } ... }` text proto -> [{"name", "base_path", "policy"}]; policy is
-    ("latest", n), ("all",) or ("specific", [versions])."""
-    text = re.sub(r"#.*", "", text)
-    if not re.search(r"model_config_list\s*:?\s*\{", text):
-        raise ValueError("the model config has no `model_config_list { ... }`.")
-    configs = []
-    for block in _blocks(text, "config"):
-        name = re.search(r'\bname\s*:\s*"([^"]*)"', block)
-        path = re.search(r'\bbase_path\s*:\s*"([^"]*)"', block)
-        platform = re.search(r'\bmodel_platform\s*:\s*"([^"]*)"', block)
-        if not name or not path:
-            raise ValueError(f"a config block needs name and base_path: {block.strip()!r}")
-        if platform and platform.group(1) != "tensorflow":
-            raise ValueError(f"model {name.group(1)!r}: model_platform must be \"tensorflow\".")
-        policy = ("latest", 1)
-        if re.search(r"\ball\s*:?\s*\{", block):
-            policy = ("all",)
-        elif re.search(r"\bspecific\s*:?\s*\{", block):
-            policy = ("specific", [int(v) for v in re.findall(r"\bversions\s*:\s*(\d+)", block)])
-        elif re.search(r"\blatest\s*:?\s*\{", block):
-            n = re.search(r"\bnum_versions\s*:\s*(\d+)", block)
-            policy = ("latest", int(n.group(1)) if n else 1)
-        configs.append({"name": name.group(1), "base_path": path.group(1), "policy": policy})
-    if not configs:
-        raise ValueError("the model config lists no `config { ... }` entries.")
+def _is_relative(path):
+    """TF Serving's UriIsRelativePath: no scheme, no host and not an absolute path."""
+    return "://" not in path and not path.startswith("/")
+
+
+def parse_model_config(text, base_path_root=None):
+    """A `--model_config_file`'s text -> [{"name", "base_path", "policy"}], read as TF Serving
+    reads it: `text_format` into its `ModelServerConfig` proto (a syntax error or an unknown field
+    raises ConfigError with text_format's own message), then ServerCore's checks (unique names,
+    absolute base paths, the model_type / model_platform rules). `policy` is ("latest", n),
+    ("all",) or ("specific", [versions]). `base_path_root` (this server only) reads every
+    absolute base path under that folder, as a Docker volume would."""
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as e:
+        raise ConfigError(str(e)) from None
+    return configs_from_proto(config, base_path_root)
+
+
+def configs_from_proto(config, base_path_root=None):
+    """A ModelServerConfig proto -> [{"name", "base_path", "policy"}] (see parse_model_config)."""
+    which = config.WhichOneof("config")
+    if which is None:
+        return []  # TF Serving: "Taking no action for empty config."
+    if which != "model_config_list":
+        raise ConfigError("custom_model_config is not supported (TF Serving: \"ModelServer does "
+                          "not yet support custom model config.\").")
+    configs, names = [], set()
+    for model in config.model_config_list.config:
+        if model.name in names:
+            raise ConfigError(f"Illegal to list model {model.name} multiple times in config list")
+        names.add(model.name)
+    for model in config.model_config_list.config:
+        if _is_relative(model.base_path):
+            raise ConfigError(f"Expected model {model.name} to have an absolute path or URI; got "
+                              f"base_path()={model.base_path}")
+    for model in config.model_config_list.config:
+        if _platform(model) != "tensorflow":
+            raise ConfigError(f"model {model.name}: platform {_platform(model)!r} is not served "
+                              "here (only \"tensorflow\").")
+        configs.append({"name": model.name, "base_path": _local_path(model, base_path_root),
+                        "policy": _policy(model)})
+        if model.version_labels:
+            logging.warning("model %s: version_labels are not implemented by this server; "
+                            "address versions by number.", model.name)
     return configs
 
 
-def _blocks(text, key):
-    """The bodies of every `key { ... }` (braces balanced)."""
-    for match in re.finditer(rf"\b{key}\s*:?\s*\{{", text):
-        depth, i = 1, match.end()
-        while depth and i < len(text):
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth:
-            raise ValueError(f"unbalanced braces after {key!r} in the model config.")
-        yield text[match.end():i - 1]
+def _platform(model):
+    """ServerCore's GetPlatform."""
+    if model.model_type != model_server_config_pb2.MODEL_TYPE_UNSPECIFIED:
+        if model.model_platform:
+            raise ConfigError("Illegal setting both ModelServerConfig::model_type (deprecated) "
+                              "and ModelServerConfig::model_platform.")
+        if model.model_type != model_server_config_pb2.TENSORFLOW:
+            raise ConfigError(f"ModelServerConfig::model_type choice {model.model_type} not "
+                              "supported.")
+        return "tensorflow"
+    if not model.model_platform:
+        raise ConfigError("Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+                          "ModelServerConfig::model_platform.")
+    return model.model_platform
+
+
+def _policy(model):
+    policy = model.model_version_policy
+    kind = policy.WhichOneof("policy_choice")
+    if kind == "all":
+        return ("all",)
+    if kind == "specific":
+        return ("specific", sorted(policy.specific.versions))
+    return ("latest", max(1, policy.latest.num_versions) if kind == "latest" else 1)
+
+
+def _local_path(model, root):
+    if "://" in model.base_path:
+        raise ConfigError(f"model {model.name}: base path {model.base_path!r} is a URI; this "
+                          "server reads local folders only.")
+    if root is None:
+        return model.base_path
+    return os.path.join(os.path.abspath(root), model.base_path.lstrip("/"))
+
+
+def single_model_config(name, base_path):
+    """--model_name/--model_base_path, checked as TF Serving checks them."""
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.config.add(name=name, base_path=base_path,
+                                        model_platform="tensorflow")
+    return configs_from_proto(config)
 
 
 # --- models -----------------------------------------------------------------------------------
+
+_ERROR_CODES = {getattr(tf.errors, n): n for n in dir(tf.errors)
+                if n.isupper() and isinstance(getattr(tf.errors, n), int)}
+
+
+def _error_code(error):
+    """The canonical code name TF Serving reports in a version status."""
+    if isinstance(error, tf.errors.OpError):
+        return _ERROR_CODES.get(error.error_code, "UNKNOWN")
+    if isinstance(error, FileNotFoundError):
+        return "NOT_FOUND"
+    return "UNKNOWN"
+
 
 class Servable:
     """One loaded version: its callable signatures and its SignatureDefs (for metadata and input
@@ -111,6 +200,15 @@ class Servable:
         self.signature_defs = {k: v for k, v in graph.signature_def.items()
                                if not k.startswith("__")}
 
+    @property
+    def fixed_size(self):
+        """True when the model takes images of one size only (it fills a resampled copy)."""
+        default = self.signature_defs.get("serving_default")
+        image = default.inputs.get("image") if default else None
+        if image is None or image.tensor_shape.unknown_rank or len(image.tensor_shape.dim) != 4:
+            return False
+        return image.tensor_shape.dim[1].size > 0
+
     def metadata(self):
         return {"signature_def": {"signature_def": {
             k: json_format.MessageToDict(v, preserving_proto_field_name=True)
@@ -119,12 +217,13 @@ class Servable:
 
 class ModelManager:
     """Keeps, for each configured model, the versions its policy wants loaded; `refresh()`
-    loads new version folders and unloads removed ones (called by a polling thread)."""
+    loads new version folders, retries the ones that failed, and unloads removed ones (called by
+    a polling thread). Every shared dict is read and written under `lock`."""
 
     def __init__(self, configs):
         self.configs = {c["name"]: c for c in configs}
         self.loaded = {name: {} for name in self.configs}  # name -> {version: Servable}
-        self.errors = {}  # (name, version) -> load error text
+        self.errors = {}  # (name, version) -> (error code, message) of its last failed load
         self.lock = threading.Lock()
 
     def wanted(self, config):
@@ -139,22 +238,31 @@ class ModelManager:
     def refresh(self):
         for name, config in self.configs.items():
             wanted = self.wanted(config)
-            for v in wanted:
-                if v not in self.loaded[name] and (name, v) not in self.errors:
-                    path = os.path.join(config["base_path"], str(v))
-                    try:
-                        servable = Servable(path)
-                    except Exception as e:  # a broken version must not stop the others
-                        self.errors[(name, v)] = f"{type(e).__name__}: {e}"
-                        logging.error("could not load %s version %d: %s", name, v, e)
-                        continue
+            with self.lock:
+                missing = [v for v in wanted if v not in self.loaded[name]]
+            for v in missing:  # loading takes seconds: not under the lock
+                path = os.path.join(config["base_path"], str(v))
+                try:
+                    servable = Servable(path)
+                except Exception as e:  # a broken version must not stop the others
+                    error = (_error_code(e), f"{type(e).__name__}: {e}")
                     with self.lock:
-                        self.loaded[name][v] = servable
-                    logging.info("serving %s version %d from %s", name, v, path)
+                        again = self.errors.get((name, v)) == error
+                        self.errors[(name, v)] = error
+                    if not again:  # retried at every poll: logged when it changes
+                        logging.error("could not load %s version %d (retried at every poll): %s",
+                                      name, v, e)
+                    continue
+                with self.lock:
+                    self.loaded[name][v] = servable
+                    self.errors.pop((name, v), None)
+                logging.info("serving %s version %d from %s", name, v, path)
             with self.lock:
                 for v in [v for v in self.loaded[name] if v not in wanted]:
                     del self.loaded[name][v]
                     logging.info("unloaded %s version %d", name, v)
+                for key in [k for k in self.errors if k[0] == name and k[1] not in wanted]:
+                    del self.errors[key]
 
     def get(self, name, version=None):
         with self.lock:
@@ -173,8 +281,10 @@ class ModelManager:
         with self.lock:
             if name not in self.loaded:
                 raise RestError(404, f"Could not find any versions of model {name}")
-            states = [(v, "AVAILABLE", "OK", "") for v in sorted(self.loaded[name])]
-        states += [(v, "END", "UNKNOWN", err) for (n, v), err in self.errors.items() if n == name]
+            states = [(v, "AVAILABLE", "OK", "") for v in self.loaded[name]]
+            states += [(v, "END", code, message)
+                       for (n, v), (code, message) in self.errors.items() if n == name]
+        states.sort(key=lambda s: s[0], reverse=True)  # TF Serving lists the newest first
         if version is not None:
             states = [s for s in states if str(s[0]) == version]
             if not states:
@@ -191,6 +301,103 @@ class ModelManager:
                 self.refresh()
             except Exception as e:  # keep serving what is loaded
                 logging.error("version poll failed: %s", e)
+
+
+# --- bounded work -----------------------------------------------------------------------------
+
+class Limits:
+    """Per-request pixel budgets: `full_size` for models that run at the image's own size (cost
+    grows with the area), `resampled` for fixed-size models, `per_model` ({name: pixels})
+    overriding both."""
+
+    def __init__(self, full_size=FULL_SIZE_PIXELS, resampled=RESAMPLED_PIXELS, per_model=None):
+        self.full_size, self.resampled = full_size, resampled
+        self.per_model = dict(per_model or {})
+
+    def budget(self, name, servable):
+        if name in self.per_model:
+            return self.per_model[name]
+        return self.resampled if servable.fixed_size else self.full_size
+
+    def flag(self, name, servable):
+        if name in self.per_model:
+            return f"--model_max_pixels={name}=..."
+        return "--max_pixels_resampled" if servable.fixed_size else "--max_pixels"
+
+
+def check_request_pixels(tensors, limit, hint=""):
+    """Refuses (413) a request whose images hold more than `limit` pixels in all: encoded images
+    (string inputs named *_bytes) by their headers, before anything is decoded; float images
+    ([N, H, W, C] inputs) by their shape; times `samples` when the signature draws several. An
+    instance counts its largest input (an image and its mask are the same pixels)."""
+    samples = 1
+    if "samples" in tensors and tensors["samples"].size == 1:
+        samples = max(1, int(tensors["samples"].reshape(-1)[0]))
+    largest = {}  # instance -> (pixels, what, width, height)
+    for name, array in sorted(tensors.items()):
+        sizes = []
+        if array.dtype == object and name.endswith("_bytes") and array.ndim == 1:
+            sizes = [image_size(d) if isinstance(d, bytes) else None for d in array]
+        elif array.ndim == 4 and array.dtype.kind == "f":
+            sizes = [(array.shape[2], array.shape[1])] * array.shape[0]
+        for i, size in enumerate(sizes):
+            if size is not None and size[0] * size[1] >= largest.get(i, (-1,))[0]:
+                largest[i] = (size[0] * size[1], f"{name}[{i}]", *size)
+    try:
+        for _, what, width, height in largest.values():  # one image alone over the budget
+            check_pixels(what, width, height, limit, samples, hint)
+    except TooManyPixels as e:
+        raise RestError(413, str(e)) from None
+    total = sum(p for p, *_ in largest.values()) * samples
+    if total > limit:
+        each = f" ({samples} samples each)" if samples > 1 else ""
+        raise RestError(413, f"the request's {len(largest)} images have {total:,} pixels in all"
+                        f"{each}, more than the {limit:,} pixels allowed per request{hint}.")
+
+
+class Workers:
+    """A fixed number of inference threads and a bounded number of requests waiting for them.
+    `admit()` is taken for the whole of a request's work (parsing its JSON, checking it, waiting,
+    running, writing the answer); when `workers + max_queued` requests hold it already, the
+    request is refused at once with 503 and Retry-After instead of piling up."""
+
+    def __init__(self, workers=2, max_queued=16, queue_timeout=30.0):
+        self.workers, self.max_queued, self.queue_timeout = workers, max_queued, queue_timeout
+        self.slots = threading.BoundedSemaphore(workers + max_queued)
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="inference")
+
+    class _Slot:
+        def __init__(self, semaphore):
+            self.semaphore = semaphore
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.semaphore.release()
+
+    def admit(self):
+        if not self.slots.acquire(blocking=False):
+            raise RestError(503, f"the server is busy: {self.workers} requests are running and "
+                            f"{self.max_queued} waiting (--num_workers, --max_queued_requests); "
+                            f"retry after {RETRY_AFTER_SECONDS} s.",
+                            {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return self._Slot(self.slots)
+
+    def run(self, fn):
+        """fn() on an inference thread; 503 if it waited longer than `queue_timeout` to start."""
+        future = self.pool.submit(fn)
+        try:
+            return future.result(timeout=self.queue_timeout)
+        except FutureTimeout:
+            if future.cancel():
+                raise RestError(503, f"the request waited {self.queue_timeout:g} s for an "
+                                "inference thread; retry later.",
+                                {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+            return future.result()  # running already: its pixel budget bounds it
+
+    def close(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 # --- JSON <-> tensors -------------------------------------------------------------------------
@@ -284,9 +491,9 @@ def parse_request(body, signature_def):
     if row_format and len({a.shape[0] for a in tensors.values()}) > 1:
         raise RestError(400, "every input needs one value per instance.")
     return tensors, row_format
-
-
-def predict(servable, body):
+def prepare(servable, body, limit, hint=""):
+    """A parsed predict body -> (signature name, {input: numpy array}, row_format), checked
+    against the signature and the pixel budget, before any tensor is made."""
     if not isinstance(body, dict):
         raise RestError(400, "the request body must be a JSON object.")
     name = body.get("signature_name") or "serving_default"
@@ -295,6 +502,12 @@ def predict(servable, body):
     if name not in servable.signature_defs:
         raise RestError(400, f'Serving signature name: "{name}" not found in signature def')
     tensors, row_format = parse_request(body, servable.signature_defs[name])
+    check_request_pixels(tensors, limit, hint)
+    return name, tensors, row_format
+
+
+def run(servable, name, tensors, row_format):
+    """Runs the signature (on an inference thread) -> the JSON answer (a dict)."""
     function = servable.loaded.signatures[name]
     try:
         outputs = function(**{k: tf.constant(v, dtype=function.structured_input_signature[1][k].dtype)
@@ -312,13 +525,68 @@ def predict(servable, body):
     return {"outputs": next(iter(columns.values())) if len(columns) == 1 else columns}
 
 
+def predict(servable, body, limit=None):
+    """prepare + run in the calling thread (no queue); for tests and scripts."""
+    name, tensors, row_format = prepare(servable, body, limit or float("inf"))
+    return run(servable, name, tensors, row_format)
+
+
 # --- HTTP -------------------------------------------------------------------------------------
 
-def make_app(manager, max_request_bytes=32 << 20):
-    """The WSGI application: routes TF Serving's REST paths to `manager`'s models."""
+def read_body(request, max_bytes, seconds):
+    """The request body, read within `seconds` in all (408 otherwise) and at most `max_bytes`
+    long (413 otherwise), so a slow or endless sender cannot hold a connection for long."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise RestError(413, f"the request body is {request.content_length} bytes, more than "
+                        f"the {max_bytes} this server accepts (--max_request_bytes).")
+    sock = request.environ.get("werkzeug.socket")
+    deadline = time.monotonic() + seconds
+    chunks, size = [], 0
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            if sock is not None:
+                sock.settimeout(left)
+            chunk = request.stream.read(1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > max_bytes:
+                raise RestError(413, f"the request body is more than the {max_bytes} bytes this "
+                                "server accepts (--max_request_bytes).")
+            chunks.append(chunk)
+    except (TimeoutError, ClientDisconnected) as e:
+        if isinstance(e, TimeoutError) or isinstance(e.__context__, TimeoutError):
+            raise RestError(408, f"the request body did not arrive within {seconds:g} s "
+                            f"({size} bytes came; --rest_api_timeout_in_ms).") from None
+        raise RestError(400, f"the client closed the connection after {size} bytes of the body."
+                        ) from None
 
-    def reply(status, payload):
-        return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+def make_app(manager, workers=None, limits=None, max_request_bytes=32 << 20, timeout=30.0):
+    """The WSGI application: routes TF Serving's REST paths to `manager`'s models; predict work
+    goes through `workers` (bounded) within `limits` (pixel budgets)."""
+    workers = workers or Workers()
+    limits = limits or Limits()
+
+    def reply(status, payload, headers=None):
+        return Response(json.dumps(payload), status=status, mimetype="application/json",
+                        headers=headers)
+
+    def predict_route(request, name, version):
+        body = read_body(request, max_request_bytes, timeout)
+        with workers.admit():  # from here on the request's memory counts against the bound
+            try:
+                body = json.loads(body)
+            except (ValueError, UnicodeDecodeError) as e:
+                raise RestError(400, f"JSON Parse error: {e}") from None
+            _, servable = manager.get(name, version)
+            hint = f" for model {name} ({limits.flag(name, servable)})"
+            signature, tensors, row_format = prepare(
+                servable, body, limits.budget(name, servable), hint)
+            return reply(200, workers.run(lambda: run(servable, signature, tensors, row_format)))
 
     def handle(request):
         route = ROUTE.match(request.path)
@@ -328,29 +596,21 @@ def make_app(manager, max_request_bytes=32 << 20):
         if request.method == "GET":
             if route["metadata"]:
                 v, servable = manager.get(name, version)
-                return {"model_spec": {"name": name, "signature_name": "", "version": str(v)},
-                        "metadata": servable.metadata()}
-            return manager.status(name, version)
+                return reply(200, {"model_spec": {"name": name, "signature_name": "",
+                                                  "version": str(v)},
+                                   "metadata": servable.metadata()})
+            return reply(200, manager.status(name, version))
         if route["verb"] != "predict":
             raise RestError(400, f"{route['verb']} is not supported by this server (only predict).")
-        if request.content_length is not None and request.content_length > max_request_bytes:
-            raise RestError(413, f"the request body is {request.content_length} bytes, more than "
-                            f"the {max_request_bytes} this server accepts (--max_request_bytes).")
-        data = request.get_data(cache=False)
-        try:
-            body = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise RestError(400, f"JSON Parse error: {e}") from None
-        _, servable = manager.get(name, version)
-        return predict(servable, body)
+        return predict_route(request, name, version)
 
     @Request.application
     def wsgi(request):
         request.max_content_length = max_request_bytes
         try:
-            return reply(200, handle(request))
+            return handle(request)
         except RestError as e:
-            return reply(e.status, {"error": e.message})
+            return reply(e.status, {"error": e.message}, e.headers)
         except HTTPException as e:  # e.g. 413 from werkzeug's own body limit
             return reply(e.code, {"error": e.description})
         except Exception as e:  # the server keeps serving whatever one request does
@@ -360,16 +620,50 @@ def make_app(manager, max_request_bytes=32 << 20):
     return wsgi
 
 
+class HTTPServer(ThreadedWSGIServer):
+    """werkzeug's threaded server with at most `max_connections` connections served at once:
+    further ones wait in the listen backlog rather than each getting a thread. `timeout`
+    (seconds) bounds every read of the request line and headers."""
+
+    daemon_threads = True
+
+    def __init__(self, host, port, app, max_connections=64, timeout=30.0):
+        handler = type("Handler", (WSGIRequestHandler,), {"timeout": timeout})
+        super().__init__(host, port, app, handler=handler)
+        self.connections = threading.BoundedSemaphore(max_connections)
+        self.closing = False
+
+    def process_request(self, request, client_address):
+        while not self.connections.acquire(timeout=0.5):
+            if self.closing:
+                self.shutdown_request(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.connections.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
+
+
 class Server:
-    """Loads the models, starts the version poller and a threaded werkzeug HTTP server.
+    """Loads the models, starts the version poller and the HTTP server.
     Use as a context manager in tests: `with Server(configs, port=0) as s: s.url`."""
 
     def __init__(self, configs, port=8501, host="127.0.0.1", poll_seconds=1.0,
-                 max_request_bytes=32 << 20):
+                 max_request_bytes=32 << 20, limits=None, num_workers=2, max_queued_requests=16,
+                 max_connections=64, timeout=30.0):
         self.manager = ModelManager(configs)
         self.manager.refresh()
-        self.http = make_server(host, port, make_app(self.manager, max_request_bytes),
-                                threaded=True)
+        self.workers = Workers(num_workers, max_queued_requests, timeout)
+        self.http = HTTPServer(host, port, make_app(self.manager, self.workers, limits,
+                                                    max_request_bytes, timeout),
+                               max_connections, timeout)
         self.url = f"http://{host}:{self.http.server_port}"
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.http.serve_forever, daemon=True)]
@@ -384,8 +678,10 @@ class Server:
 
     def close(self):
         self.stop.set()
+        self.http.closing = True
         self.http.shutdown()
         self.http.server_close()
+        self.workers.close()
 
     def __enter__(self):
         return self.start()
@@ -394,27 +690,49 @@ class Server:
         self.close()
 
 
+def _per_model(entries):
+    """["conv=4000000", ...] -> {"conv": 4000000}."""
+    out = {}
+    for entry in entries or []:
+        name, _, value = entry.partition("=")
+        if not name or not value.isdigit() or int(value) < 1:
+            raise app.UsageError(f"--model_max_pixels takes NAME=PIXELS entries, got {entry!r}.")
+        out[name] = int(value)
+    return out
+
+
 def main(argv):
     del argv
     f = flags.FLAGS
-    if f.model_config_file:
-        if f.model_name or f.model_base_path:
-            raise app.UsageError("give --model_config_file, or --model_name with --model_base_path.")
-        with open(f.model_config_file) as fh:
-            configs = parse_model_config(fh.read())
-    elif f.model_base_path:
-        configs = [{"name": f.model_name or "default", "base_path": f.model_base_path,
-                    "policy": ("latest", 1)}]
-    else:
-        raise app.UsageError("give --model_config_file, or --model_name and --model_base_path.")
+    try:
+        if f.model_config_file:
+            if f.model_name or f.model_base_path:
+                raise app.UsageError("give --model_config_file, or --model_name with "
+                                     "--model_base_path.")
+            with open(f.model_config_file) as fh:
+                try:
+                    configs = parse_model_config(fh.read(), f.base_path_root)
+                except ConfigError as e:
+                    raise ConfigError(f"{f.model_config_file}: {e}") from None
+        elif f.model_base_path:
+            configs = single_model_config(f.model_name or "default", f.model_base_path)
+        else:
+            raise app.UsageError("give --model_config_file, or --model_name and "
+                                 "--model_base_path.")
+    except (ConfigError, OSError) as e:
+        print(f"serving.server: error: {e}", file=sys.stderr, flush=True)
+        return 2
     for c in configs:
         if not os.path.isdir(c["base_path"]):
             logging.warning("model %s: base path %s does not exist yet; polling for it.",
                             c["name"], c["base_path"])
+    limits = Limits(f.max_pixels, f.max_pixels_resampled, _per_model(f.model_max_pixels))
     server = Server(configs, f.rest_api_port, f.host, f.file_system_poll_wait_seconds,
-                    f.max_request_bytes)
+                    f.max_request_bytes, limits, f.num_workers, f.max_queued_requests,
+                    f.max_connections, f.rest_api_timeout_in_ms / 1000)
     for c in configs:
-        loaded = sorted(server.manager.loaded[c["name"]])
+        with server.manager.lock:
+            loaded = sorted(server.manager.loaded[c["name"]])
         print(f"model {c['name']}: versions {loaded or 'none yet'} from {c['base_path']}")
     print(f"REST API on {server.url}/v1/models/<name>[:predict] (Ctrl-C stops)", flush=True)
     server.start()
@@ -423,18 +741,41 @@ def main(argv):
             time.sleep(3600)
     except KeyboardInterrupt:
         server.close()
+    return 0
 
 
 def define_flags():
-    flags.DEFINE_string("model_config_file", None, "TF Serving model_config_list text proto.")
+    flags.DEFINE_string("model_config_file", None, "TF Serving ModelServerConfig text proto.")
+    flags.DEFINE_string("base_path_root", None, "Read the config's absolute base paths under "
+                        "this folder, as a Docker volume would (e.g. `.` serves "
+                        "/serving/models/NAME from ./serving/models/NAME). This server only.")
     flags.DEFINE_string("model_name", None, "Name of the one model (with --model_base_path).")
-    flags.DEFINE_string("model_base_path", None, "Folder of the one model's version folders.")
+    flags.DEFINE_string("model_base_path", None, "Absolute path of the one model's version "
+                        "folders (TF Serving refuses a relative one, and so does this server).")
     flags.DEFINE_integer("rest_api_port", 8501, "HTTP port (TF Serving's default REST port).",
                          lower_bound=0, upper_bound=65535)
     flags.DEFINE_string("host", "127.0.0.1", "Address to listen on (0.0.0.0: every interface).")
     flags.DEFINE_float("file_system_poll_wait_seconds", 1.0, "How often new or removed version "
-                       "folders are picked up (0: never).", lower_bound=0.0)
+                       "folders are picked up, and failed ones retried (0: never).",
+                       lower_bound=0.0)
     flags.DEFINE_integer("max_request_bytes", 32 << 20, "Larger request bodies get HTTP 413.",
+                         lower_bound=1)
+    flags.DEFINE_integer("max_pixels", FULL_SIZE_PIXELS, "Pixels per request for models that "
+                         "run at the image's own size (memory grows with the area); more: 413.",
+                         lower_bound=1)
+    flags.DEFINE_integer("max_pixels_resampled", RESAMPLED_PIXELS, "Pixels per request for "
+                         "fixed-size models (they fill a resampled copy); more: 413.",
+                         lower_bound=1)
+    flags.DEFINE_list("model_max_pixels", [], "Per-model pixel budgets, NAME=PIXELS,... "
+                      "(instead of the two above).")
+    flags.DEFINE_integer("num_workers", 2, "Inference threads (requests computed at once).",
+                         lower_bound=1)
+    flags.DEFINE_integer("max_queued_requests", 16, "Requests that may wait for an inference "
+                         "thread; more get 503 with Retry-After at once.", lower_bound=0)
+    flags.DEFINE_integer("max_connections", 64, "Connections served at once; more wait in the "
+                         "listen backlog.", lower_bound=1)
+    flags.DEFINE_integer("rest_api_timeout_in_ms", 30000, "A request must arrive within this "
+                         "(else 408), and may wait this long for an inference thread (else 503).",
                          lower_bound=1)
 
 

@@ -141,8 +141,9 @@ BAD_REQUESTS = [
     ("POST", "conv:predict", {"instances": [{"image": [[[0.5, 0.5]], [[0.5]]], "mask": [[[1]]]}]},
      400, "rectangular"),
     ("POST", "conv:predict", {"instances": [{"image": "abc", "mask": [[[1]]]}]}, 400, "float"),
-    ("POST", "conv:predict", {"signature_name": "inpaint_bytes",
-                              "instances": [_bytes_row(b"GIF89a not really", hole=(1, 1, 4))]}, 400, None),
+    ("POST", "conv:predict", {"signature_name": "inpaint_bytes",  # its header claims 28192x29807
+                              "instances": [_bytes_row(b"GIF89a not really", hole=(1, 1, 4))]}, 413,
+     "28192x29807"),
     ("POST", "conv:predict", {"signature_name": "inpaint_bytes",
                               "instances": [_bytes_row(b"\x00garbage", hole=(1, 1, 4))]},
      400, "image_bytes is not a PNG, JPEG"),
@@ -244,12 +245,15 @@ def test_saved_model_cli_run_gives_the_same_output(served, tmp_path):
 def test_model_config_policies():
     configs = parse_model_config("""model_config_list {
       config { name: "a" base_path: "/m/a" model_platform: "tensorflow" }
-      config { name: "b" base_path: "/m/b" model_version_policy { specific { versions: 1 versions: 3 } } }
-      config { name: "c" base_path: "/m/c" model_version_policy { latest { num_versions: 2 } } }
+      config { name: "b" base_path: "/m/b" model_platform: "tensorflow"
+               model_version_policy { specific { versions: 3 versions: 1 } } }
+      config { name: "c" base_path: "/m/c" model_type: TENSORFLOW
+               model_version_policy { latest { num_versions: 2 } } }
+      config { name: "d" base_path: "/m/d" model_platform: "tensorflow" model_version_policy { all {} } }
     }""")
     assert [(c["name"], c["policy"]) for c in configs] == [
-        ("a", ("latest", 1)), ("b", ("specific", [1, 3])), ("c", ("latest", 2))]
-    with pytest.raises(ValueError, match="model_config_list"):
+        ("a", ("latest", 1)), ("b", ("specific", [1, 3])), ("c", ("latest", 2)), ("d", ("all",))]
+    with pytest.raises(ValueError, match='no field named "config"'):
         parse_model_config("config { name: 'x' }")
     with pytest.raises(ValueError, match="tensorflow"):
         parse_model_config('model_config_list { config { name: "a" base_path: "/a" '
@@ -257,8 +261,10 @@ def test_model_config_policies():
 
 
 def test_shipped_models_config_names_every_method():
-    configs = parse_model_config(open(os.path.join(ROOT, "serving", "models.config")).read())
+    configs = parse_model_config(open(os.path.join(ROOT, "serving", "models.config")).read(),
+                                 base_path_root=ROOT)
     assert sorted(c["name"] for c in configs) == sorted(models.METHODS)
+    assert all(c["base_path"] == os.path.join(ROOT, "serving", "models", c["name"]) for c in configs)
 
 
 def _free_port():
