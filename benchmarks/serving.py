@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfinpaint.quiet  # noqa: E402,F401  (first: hides TensorFlow's start-up lines)
 
 import numpy as np  # noqa: E402
 import requests  # noqa: E402
