@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfinpaint.quiet  # noqa: E402,F401  (first: hides TensorFlow's start-up lines)
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
