@@ -17,7 +17,7 @@ from keras import layers
 
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite, crop_patch, paste_patch
-from tfinpaint.models.layers import batch_norm, output_conv, to_signed, to_unit
+from tfinpaint.models.layers import batch_norm, output_conv, patch_side, to_signed, to_unit
 from tfinpaint.models.registry import register, setting, settings
 from tfinpaint.utils import ConfigError
 
@@ -106,7 +106,7 @@ class ContextEncoderSettings:
           dataset="faces64", image_size=128, hole_fraction=0.5, eval_holes="center", epochs=20)
 def build_context_encoder(s, hole_size, image_size, known_weight, loss, seed, hp=None):
     alpha = hparams.choice(hp, "alpha", hparams.ALPHAS, s.alpha)
-    p = -(-hole_size // 4) * 4
+    p = patch_side(hole_size)
     p = 1 << (p - 1).bit_length()  # the decoder doubles from 4x4: the next power of two
     return ContextEncoder(ce_generator(image_size, p, s.filters, s.bottleneck),
                           patch_discriminator(p, s.d_filters), alpha, hole_size=hole_size,

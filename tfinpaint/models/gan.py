@@ -13,7 +13,7 @@ from keras import layers
 from tfinpaint.losses import bce_with_logits as bce, discriminator_accuracy as accuracy
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite, hole_window
-from tfinpaint.models.layers import dense_logit, output_conv, to_signed, to_unit
+from tfinpaint.models.layers import dense_logit, output_conv, patch_side, to_signed, to_unit
 from tfinpaint.models.supervised import conv_net
 from tfinpaint.models.registry import register, setting, settings
 
@@ -114,7 +114,7 @@ class GANSettings:
 
 @register("gan", GANSettings, known_weight=0.1, learning_rate=2e-4, beta_1=0.5)
 def build_gan(s, hole_size, image_size, known_weight, loss, seed, hp=None):
-    window = -(-hole_size // 4) * 4
+    window = patch_side(hole_size)
     alpha = hparams.choice(hp, "alpha", hparams.ALPHAS, s.alpha)
     net = conv_generator(s.depth, s.filters, s.kernel_size, hp=hp) if s.generator == "conv" \
         else ae_generator(kernel_size=s.kernel_size)

@@ -6,7 +6,7 @@ from keras import layers
 
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Inpainter
-from tfinpaint.models.layers import batch_norm, conv_stack, output_conv
+from tfinpaint.models.layers import batch_norm, conv_stack, output_conv, patch_side
 from tfinpaint.models.registry import register, setting, settings
 
 
@@ -93,7 +93,7 @@ def build_ae(s, hole_size, known_weight, loss, seed, hp=None):
 def build_ae_patch(s, hole_size, known_weight, loss, seed, hp=None):
     """The Table 3.2 encoder on a 2p x 2p window round the hole, two transposed convs back to a
     p x p patch (p = hole size rounded up to a multiple of 4); loss on the patch only."""
-    patch = -(-hole_size // 4) * 4
+    patch = patch_side(hole_size)
     filters = _widths(hp, s.filters)
     up = (filters[-1], filters[-2])
     net = encoder_decoder(filters=filters, up_filters=up, kernel_size=s.kernel_size,
