@@ -190,8 +190,14 @@ class Experiment:
         self._require_checkpoint()
         cfg = self.cfg
         images = take_array(self.splits.test, cfg.eval_images)
+        samplers = {}
+        if hasattr(self.model, "sample"):  # methods that draw: their diversity column
+            model = self.model
+            samplers[cfg.method] = lambda x, m, k, seed: model.sample(x, m, k,
+                                                                      tf.constant([seed, 1]))
         rows = protocol.evaluate({cfg.method: self.fill_fn()}, images, cfg.hole_size,
-                                 cfg.eval_holes == "center", cfg.classical)
+                                 cfg.eval_holes == "center", cfg.classical, samplers=samplers,
+                                 real=take_array(self.splits.train, len(images)))
         title = (f"{cfg.dataset} test, {len(images)} images {cfg.image_size}x{cfg.image_size}, "
                  f"{cfg.hole_size}x{cfg.hole_size} {cfg.eval_holes} holes (seed 0)")
         self.log(protocol.format_table(rows, title))
