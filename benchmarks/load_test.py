@@ -42,7 +42,7 @@ import tfinpaint.quiet  # noqa: E402,F401  (first: TensorFlow's start-up lines)
 import numpy as np  # noqa: E402
 import requests  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 from benchmarks.common import command, machine  # noqa: E402
 from tfinpaint.inpaint import FULL_SIZE_PIXELS, RESAMPLED_PIXELS  # noqa: E402
@@ -81,7 +81,7 @@ def export_models(folder):
     from tfinpaint import export, models
 
     for name in MODELS:
-        model = models.build(name, 12, seed=0)
+        model = models.build(name, 12, seed=0, **({"image_size": 32} if name == "cvae" else {}))
         export.export(model, os.path.join(folder, name), getattr(model, "fixed_size", None))
 
 
@@ -350,6 +350,7 @@ def write_json(path, data):
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # the exports' INFO lines
     if FLAGS.single_2048:
         return single_2048()
     tmp = tempfile.mkdtemp(prefix="load_test-")

@@ -357,13 +357,17 @@ def check_request_pixels(tensors, limit, hint=""):
 
 class Workers:
     """A fixed number of inference threads and a bounded number of requests waiting for them.
-    `admit()` is taken for the whole of a request's work (parsing its JSON, checking it, waiting,
-    running, writing the answer); when `workers + max_queued` requests hold it already, the
-    request is refused at once with 503 and Retry-After instead of piling up."""
+    `admit()` is held from the moment a checked request joins the queue until its answer is
+    written; when `workers + max_queued` requests hold it already, the request is refused at
+    once with 503 and Retry-After instead of piling up. `parsing()` lets at most `workers + 1`
+    requests parse their JSON at once (that memory grows with the body), waiting for a turn up to
+    `queue_timeout` seconds; so a malformed or oversized request still gets its 4xx quickly while
+    the inference queue is full."""
 
     def __init__(self, workers=2, max_queued=16, queue_timeout=30.0):
         self.workers, self.max_queued, self.queue_timeout = workers, max_queued, queue_timeout
         self.slots = threading.BoundedSemaphore(workers + max_queued)
+        self.parsers = threading.BoundedSemaphore(workers + 1)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="inference")
 
     class _Slot:
@@ -376,12 +380,19 @@ class Workers:
         def __exit__(self, *exc):
             self.semaphore.release()
 
+    def _busy(self, what):
+        return RestError(503, f"the server is busy: {what}; retry after {RETRY_AFTER_SECONDS} s.",
+                         {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    def parsing(self):
+        if not self.parsers.acquire(timeout=self.queue_timeout):
+            raise self._busy(f"no turn to read the request within {self.queue_timeout:g} s")
+        return self._Slot(self.parsers)
+
     def admit(self):
         if not self.slots.acquire(blocking=False):
-            raise RestError(503, f"the server is busy: {self.workers} requests are running and "
-                            f"{self.max_queued} waiting (--num_workers, --max_queued_requests); "
-                            f"retry after {RETRY_AFTER_SECONDS} s.",
-                            {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            raise self._busy(f"{self.workers} requests are running and {self.max_queued} waiting "
+                             "(--num_workers, --max_queued_requests)")
         return self._Slot(self.slots)
 
     def run(self, fn):
@@ -391,9 +402,8 @@ class Workers:
             return future.result(timeout=self.queue_timeout)
         except FutureTimeout:
             if future.cancel():
-                raise RestError(503, f"the request waited {self.queue_timeout:g} s for an "
-                                "inference thread; retry later.",
-                                {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+                raise self._busy(f"the request waited {self.queue_timeout:g} s for an inference "
+                                 "thread") from None
             return future.result()  # running already: its pixel budget bounds it
 
     def close(self):
@@ -525,12 +535,6 @@ def run(servable, name, tensors, row_format):
     return {"outputs": next(iter(columns.values())) if len(columns) == 1 else columns}
 
 
-def predict(servable, body, limit=None):
-    """prepare + run in the calling thread (no queue); for tests and scripts."""
-    name, tensors, row_format = prepare(servable, body, limit or float("inf"))
-    return run(servable, name, tensors, row_format)
-
-
 # --- HTTP -------------------------------------------------------------------------------------
 
 def read_body(request, max_bytes, seconds):
@@ -563,6 +567,9 @@ def read_body(request, max_bytes, seconds):
                             f"({size} bytes came; --rest_api_timeout_in_ms).") from None
         raise RestError(400, f"the client closed the connection after {size} bytes of the body."
                         ) from None
+    finally:
+        if sock is not None:
+            sock.settimeout(seconds)  # for writing the answer
 
 
 def make_app(manager, workers=None, limits=None, max_request_bytes=32 << 20, timeout=30.0):
@@ -576,16 +583,19 @@ def make_app(manager, workers=None, limits=None, max_request_bytes=32 << 20, tim
                         headers=headers)
 
     def predict_route(request, name, version):
-        body = read_body(request, max_request_bytes, timeout)
-        with workers.admit():  # from here on the request's memory counts against the bound
+        data = read_body(request, max_request_bytes, timeout)
+        with workers.parsing():  # JSON -> checked numpy inputs; 4xx for anything wrong
             try:
-                body = json.loads(body)
+                body = json.loads(data)
             except (ValueError, UnicodeDecodeError) as e:
                 raise RestError(400, f"JSON Parse error: {e}") from None
+            del data
             _, servable = manager.get(name, version)
             hint = f" for model {name} ({limits.flag(name, servable)})"
             signature, tensors, row_format = prepare(
                 servable, body, limits.budget(name, servable), hint)
+            del body
+        with workers.admit():  # 503 at once when the inference queue is full
             return reply(200, workers.run(lambda: run(servable, signature, tensors, row_format)))
 
     def handle(request):
