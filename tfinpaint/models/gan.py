@@ -16,6 +16,7 @@ from tfinpaint.models.base import Adversarial, composite, hole_window
 from tfinpaint.models.layers import dense_logit, output_conv, patch_side, to_signed, to_unit
 from tfinpaint.models.supervised import conv_net
 from tfinpaint.models.registry import register, setting, settings
+from tfinpaint.utils import ConfigError
 
 
 def conv_generator(depth=6, filters=64, kernel_size=5, hp=None):
@@ -113,7 +114,10 @@ class GANSettings:
 
 
 @register("gan", GANSettings, known_weight=0.1, learning_rate=2e-4, beta_1=0.5)
-def build_gan(s, hole_size, image_size, known_weight, loss, seed, hp=None):
+def build_gan(s, hole_size, known_weight, loss, seed, image_size=None, hp=None):
+    """`image_size`: needed only with the global discriminator."""
+    if s.global_discriminator and not image_size:
+        raise ConfigError("gan --global_discriminator takes one image size: pass image_size.")
     window = patch_side(hole_size)
     alpha = hparams.choice(hp, "alpha", hparams.ALPHAS, s.alpha)
     net = conv_generator(s.depth, s.filters, s.kernel_size, hp=hp) if s.generator == "conv" \

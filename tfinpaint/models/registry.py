@@ -95,7 +95,8 @@ def build(name, hole_size, *, image_size=None, known_weight=None, loss=None, see
                   else known_weight,
                   loss=loss or method.default("loss"))
     params = inspect.signature(method.builder).parameters
-    if "image_size" in params and inputs["image_size"] is None:
+    if inputs["image_size"] is None and "image_size" in params \
+            and params["image_size"].default is inspect.Parameter.empty:
         raise ConfigError(f"{name} builds for one image size: pass image_size.")
     return method.builder(method.make_settings(**settings),
                           **{k: v for k, v in inputs.items() if k in params})
