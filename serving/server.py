@@ -725,7 +725,12 @@ def main(argv):
                 except ConfigError as e:
                     raise ConfigError(f"{f.model_config_file}: {e}") from None
         elif f.model_base_path:
-            configs = single_model_config(f.model_name or "default", f.model_base_path)
+            path = f.model_base_path
+            if _is_relative(path):  # TF Serving refuses it; a convenience of this server only
+                path = os.path.abspath(path)
+                logging.warning("TF Serving refuses a relative --model_base_path; serving %s",
+                                path)
+            configs = single_model_config(f.model_name or "default", path)
         else:
             raise app.UsageError("give --model_config_file, or --model_name and "
                                  "--model_base_path.")
@@ -760,8 +765,8 @@ def define_flags():
                         "this folder, as a Docker volume would (e.g. `.` serves "
                         "/serving/models/NAME from ./serving/models/NAME). This server only.")
     flags.DEFINE_string("model_name", None, "Name of the one model (with --model_base_path).")
-    flags.DEFINE_string("model_base_path", None, "Absolute path of the one model's version "
-                        "folders (TF Serving refuses a relative one, and so does this server).")
+    flags.DEFINE_string("model_base_path", None, "Path of the one model's version folders "
+                        "(TF Serving wants it absolute; this server makes it so, with a warning).")
     flags.DEFINE_integer("rest_api_port", 8501, "HTTP port (TF Serving's default REST port).",
                          lower_bound=0, upper_bound=65535)
     flags.DEFINE_string("host", "127.0.0.1", "Address to listen on (0.0.0.0: every interface).")

@@ -276,8 +276,9 @@ def _free_port():
 def test_server_and_client_commands(served, tmp_path):
     """`python -m serving.server` for one model, and `python -m serving.client` on a folder."""
     port = _free_port()
+    relative = os.path.relpath(served[1] / "conv", ROOT)  # made absolute, with a warning
     server = subprocess.Popen([sys.executable, "-m", "serving.server", "--model_name=conv",
-                               f"--model_base_path={served[1] / 'conv'}", f"--rest_api_port={port}"],
+                               f"--model_base_path={relative}", f"--rest_api_port={port}"],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
