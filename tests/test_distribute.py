@@ -145,11 +145,13 @@ def run_mirrored_checks():
                           for r in zip(*[strategy.experimental_local_results(x)
                                          for x in per_replica()])]
     seed = tf.constant([3, 4], tf.int64)
+    unfolded = tf.random.experimental.stateless_fold_in(seed, distribute.LATENT)  # no replica id
     results["seeds"] = {"replicas": strategy.num_replicas_in_sync,
                         "hole_positions_differ": bool(not np.array_equal(m0, m1)),
                         "noise_differs": bool(not np.allclose(n0, n1)),
                         "one_device_seed_unchanged": bool(np.array_equal(
-                            distribute.replica_seed(seed).numpy(), seed.numpy()))}
+                            distribute.stream_key(seed, distribute.LATENT).numpy(),
+                            np.mod(unfolded.numpy(), np.iinfo(np.int32).max)))}
 
     splits = {}
     for method, spec in FAMILIES.items():
