@@ -41,7 +41,7 @@ def test_end_to_end_writes_every_artefact_then_resumes(tmp_path):
     assert any(f.startswith("events") for f in os.listdir(os.path.join(run, "logs", "train")))
     with open(os.path.join(run, "metrics.json")) as f:
         metrics = json.load(f)
-    assert {r["method"] for r in metrics["rows"]} == {"ae_patch", "mean"}
+    assert {"ae_patch", "mean"} <= {r["method"] for r in metrics["rows"]}  # (+ reference rows)
     assert {"hole_psnr", "psnr", "ssim", "hole_l1"} <= set(metrics["rows"][0])
     assert "hole_psnr" in out.stdout  # the table was printed
 
