@@ -9,6 +9,7 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tfinpaint", "tfinpaint.*", "tuner", "tuner.*", "serving",
                                     "serving.*"]),
+    package_data={"serving": ["page/*.html", "page/*.css", "page/*.js", "page/*.svg"]},  # the page
     python_requires=">=3.10,<3.14",
     install_requires=[
         "tensorflow>=2.16,<2.22",  # Keras 3 era; tested with 2.21 on CPU
@@ -25,7 +26,8 @@ setup(
         "tensorflow-serving-api>=2.16,<2.22",  # serving.server: TF Serving's ModelServerConfig protos
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27"],
+        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27",
+                 "selenium>=4.20,<5"],  # tests/test_page.py drives Debian's chromium + chromedriver
         "baselines": ["opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27"],
         "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
     },

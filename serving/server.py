@@ -56,6 +56,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException  # noqa: E402
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler  # noqa: E402
 from werkzeug.wrappers import Request, Response  # noqa: E402
 
+from serving.page import with_page  # noqa: E402
 from tfinpaint.data.masks import error_text  # noqa: E402
 from tfinpaint.export import versions  # noqa: E402
 from tfinpaint.inpaint import (  # noqa: E402
@@ -627,7 +628,7 @@ def make_app(manager, workers=None, limits=None, max_request_bytes=32 << 20, tim
             logging.exception("request failed")
             return reply(500, {"error": f"{type(e).__name__}: {e}"})
 
-    return wsgi
+    return with_page(wsgi, manager)  # GET / and the page's files: serving/page.py
 
 
 class HTTPServer(ThreadedWSGIServer):
