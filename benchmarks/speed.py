@@ -196,7 +196,9 @@ def epoch_rows(data):
 def hole_rows(bs):
     images = tf.zeros([bs, 32, 32, 3])
     rows = []
-    for name, maker in (("square", HoleMaker(12, seed=0)),):
+    for name, maker in (("square", HoleMaker(12, seed=0)),
+                        *((kind, HoleMaker(12, seed=0, kind=kind, area=(0.1, 0.4)))
+                          for kind in ("strokes", "blotches", "freeform", "mixed"))):
         fn = tf.function(lambda: maker(images))
         fn()
         start, n = time.perf_counter(), 200

@@ -109,3 +109,25 @@ def test_every_kind_of_draw_has_its_own_key():
                for s in (distribute.HOLE_ROW, distribute.LATENT)}
     r = np.corrcoef(uniform[distribute.HOLE_ROW].ravel(), uniform[distribute.LATENT].ravel())[0, 1]
     assert abs(r) < 0.1, r
+
+
+def test_kinds_round_trip_through_the_layer_config():
+    """A HoleMaker's kind and area are part of its config (a saved model keeps its holes), and a
+    kind or area it cannot make is refused when the layer is made."""
+    import pytest
+
+    from tfinpaint.data.holes import KINDS
+
+    images = tf.zeros([8, 32, 32, 3])
+    for kind in KINDS:
+        maker = HoleMaker(12, seed=3, kind=kind, area=(0.2, 0.3))
+        again = HoleMaker.from_config(maker.get_config())
+        assert (again.kind, again.area) == (kind, (0.2, 0.3))
+        key = tf.constant([1, 2])
+        np.testing.assert_array_equal(maker(images, seed=key).numpy(), again(images, seed=key).numpy())
+    with pytest.raises(ValueError, match="kind must be one of"):
+        HoleMaker(12, kind="scribbles")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        HoleMaker(12, mode="center", kind="strokes")
+    with pytest.raises(ValueError, match="area must satisfy"):
+        HoleMaker(12, kind="strokes", area=(0.5, 0.2))

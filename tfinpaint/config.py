@@ -13,7 +13,8 @@ import os
 
 from tfinpaint import distribute, models
 from tfinpaint import precision as policies
-from tfinpaint.evaluate import CLASSICAL
+from tfinpaint.data.holes import COMPACT_FILL, COMPACT_ONLY_METHODS, FREEFORM_METHODS, KINDS
+from tfinpaint.evaluate import CLASSICAL, FREEFORM, HOLES
 from tfinpaint.export import TFLITE_UNSUPPORTED
 from tfinpaint.models.registry import check, setting
 from tfinpaint.utils import ConfigError
@@ -49,7 +50,18 @@ class Config:
     holes: str = _data("model", "Make training holes in train_step (on the model's device) or in "
                        "the tf.data map.", choices=("model", "data"))
     mask_files: str = _data(None, "Train on masks drawn from these files (glob or folder) "
-                            "instead of squares.")
+                            "instead of squares (any shape; patch methods: one compact hole "
+                            "each).")
+    holes_kind: str = _data(
+        "square", "Training holes: square (one --hole_size square per image), strokes (brush "
+        "strokes: random walks with random widths), blotches (ellipses and boxes), freeform "
+        "(strokes and blotches) or mixed (per image, a square or a freeform mask). Patch methods "
+        f"({', '.join(COMPACT_ONLY_METHODS)}) take square only.", choices=KINDS)
+    hole_area_min: float = _data(0.1, "Free-form holes (--holes_kind other than square): the "
+                                 "smallest hole area, as a share of the image.",
+                                 lower=0.01, upper=0.75)
+    hole_area_max: float = _data(0.4, "Free-form holes: the largest hole area, as a share of "
+                                 "the image.", lower=0.01, upper=0.75)
     augment: bool = _data(True, "Random horizontal flips when training.")
     val_fraction: float = _data(0.1, "Share of the training images held out for validation "
                                 "(the last ones).", lower=0.01, upper=0.9)
@@ -87,8 +99,10 @@ class Config:
     # --- evaluation (tfinpaint.main)
     eval_images: int = setting(1000, "Test images scored by the protocol.", lower=1,
                                group="evaluation")
-    eval_holes: str = setting("random", "Protocol hole positions: random (seeded) or center.",
-                              choices=("random", "center"), group="evaluation")
+    eval_holes: str = setting("random", "Protocol holes: random (seeded) or center squares, or "
+                              "the free-form protocol's fixed masks: freeform_10_20, "
+                              "freeform_30_40 (hole area 10-20% / 30-40% of the image).",
+                              choices=HOLES, group="evaluation")
     classical: tuple = setting(CLASSICAL, "Classical methods scored beside the model (empty for "
                                "none).", group="evaluation")
     samples: int = setting(1, "Methods that sample (cvae, cvae_patch): fills drawn per image in "
@@ -141,6 +155,17 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown classical methods {unknown}; choose from "
                               f"{list(CLASSICAL)}.")
+        if self.hole_area_min > self.hole_area_max:
+            raise ConfigError(f"hole_area_min ({self.hole_area_min}) is larger than "
+                              f"hole_area_max ({self.hole_area_max}).")
+        free = [f"--holes_kind={self.holes_kind}"] if self.holes_kind != "square" else []
+        free += [f"--eval_holes={self.eval_holes}"] if self.eval_holes in FREEFORM else []
+        if free and self.method in COMPACT_ONLY_METHODS:
+            raise ConfigError(
+                f"{' and '.join(free)}: {self.method} is a patch method: it fills one compact "
+                f"hole per image (its pixels fill at least {COMPACT_FILL:.0%} of its bounding "
+                "box), not free-form holes. Methods that train on and fill free-form holes: "
+                f"{', '.join(FREEFORM_METHODS)}.")
         if self.export_format == "tflite" and self.method in TFLITE_UNSUPPORTED:
             raise ConfigError(f"--export_format=tflite: {self.method} cannot be exported to "
                               f"TFLite: {TFLITE_UNSUPPORTED[self.method]}")

@@ -1,20 +1,28 @@
 """The fixed evaluation protocol (DESIGN.md), for models and classical inpainting alike.
 
 Holes: `numpy.random.default_rng(seed)` draws all N row offsets, then all N column offsets (or
-centre holes). The model sees noise inside the hole (reading hole pixels gains nothing), outputs
+centre holes). The free-form protocol (`FREEFORM`, --eval_holes=freeform_10_20|freeform_30_40)
+scores the same images with fixed free-form masks (brush strokes and blotches, hole area 10-20%
+or 30-40% of the image), read from the PNG set benchmarks/freeform_masks/<band>/NNNN.png (white
+= hole) that benchmarks/make_freeform_masks.py writes with `freeform_protocol_masks`.
+
+The model sees noise inside the hole (reading hole pixels gains nothing), outputs
 are composited and rounded to uint8, and every method is scored by the same `tfinpaint.metrics`
 and `tfinpaint.realism`: hole PSNR, full PSNR, SSIM, hole L1, `swd` (realism: sliced Wasserstein
 distance x1e3 of Laplacian-pyramid patches inside the hole against the truth; lower is better)
 and `diversity` (mean pairwise hole L1 between K draws of the same image; 0 for deterministic
 methods and the classical ones).
 """
+import glob
 import json
+import os
 import time
 
 import numpy as np
 import tensorflow as tf
 
 from tfinpaint import metrics, realism
+from tfinpaint.data.holes import NOT_COMPACT
 from tfinpaint.utils import atomic_write_text
 
 CLASSICAL = ("mean", "telea", "ns", "biharmonic")
@@ -35,6 +43,86 @@ def protocol_masks(n, height, width, hole, center=False, seed=0):
     for i in range(n):
         masks[i, ys[i]:ys[i] + hole, xs[i]:xs[i] + hole] = 0
     return masks
+
+
+# The free-form protocols: --eval_holes name -> (hole area band, PNG folder, seed). Masks of
+# kind "freeform" (strokes and blotches), every one inside its band.
+FREEFORM = {"freeform_10_20": ((0.10, 0.20), "10-20", 1020),
+            "freeform_30_40": ((0.30, 0.40), "30-40", 3040)}
+HOLES = ("random", "center") + tuple(FREEFORM)
+MASK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "benchmarks", "freeform_masks")
+
+
+def freeform_protocol_masks(holes, n, height, width, batch=250):
+    """float32 [n, H, W, 1] free-form protocol masks of `holes` (a FREEFORM name), made by the
+    TensorFlow hole maker: batch i is seeded [band seed, i]; an image whose area fell outside
+    the band (under 1%) takes, in order, the next in-band mask of extra draws seeded
+    [band seed, 10000 + j]. Deterministic: the PNG set is these masks at 32x32."""
+    from tfinpaint.data.holes import freeform_masks
+
+    (low, high), _, seed = FREEFORM[holes]
+
+    def draw(key):
+        m = freeform_masks(batch, height, width, tf.constant(key, tf.int64), "freeform",
+                           (low, high)).numpy()
+        area = (m[..., 0] < 0.5).mean(axis=(1, 2))
+        return m, (area >= low) & (area <= high)
+
+    out, ok = zip(*(draw([seed, i]) for i in range(-(-n // batch))))
+    out, ok = np.concatenate(out)[:n], np.concatenate(ok)[:n]
+    extra, j = [], 0
+    while len(extra) < (~ok).sum():
+        m, good = draw([seed, 10000 + j])
+        extra.extend(m[good])
+        j += 1
+    out[~ok] = np.stack(extra[:(~ok).sum()]) if extra else out[~ok]
+    return out
+
+
+def mask_folder(holes):
+    return os.path.join(MASK_DIR, FREEFORM[holes][1])
+
+
+def read_protocol_masks(holes, n, height, width):
+    """The PNG set of free-form protocol `holes` (white = hole), read as --mask_files and
+    --mode=inpaint read masks, if it holds n masks of this size; None otherwise."""
+    from tfinpaint.data.masks import read_mask
+
+    paths = sorted(glob.glob(os.path.join(mask_folder(holes), "*.png")))[:n]
+    if len(paths) < n:
+        return None
+    first = read_mask(paths[0])
+    if first.shape[:2] != (height, width):
+        return None
+    return np.stack([first] + [read_mask(p, (height, width)) for p in paths[1:]])
+
+
+def eval_masks(holes, n, height, width, hole, seed=0):
+    """The protocol masks of --eval_holes=`holes`: squares of side `hole` at seeded random
+    positions or centred, or a free-form set (the committed PNGs when they match n and the size,
+    else the same masks made afresh by `freeform_protocol_masks`)."""
+    if holes in FREEFORM:
+        masks = read_protocol_masks(holes, n, height, width)
+        return freeform_protocol_masks(holes, n, height, width) if masks is None else masks
+    if holes not in ("random", "center"):
+        raise ValueError(f"unknown protocol holes {holes!r}; choose from {HOLES}")
+    return protocol_masks(n, height, width, hole, holes == "center", seed)
+
+
+def describe(holes, hole):
+    """The protocol's holes in words, for table titles."""
+    if holes in FREEFORM:
+        low, high = FREEFORM[holes][0]
+        return f"free-form holes ({low:.0%}-{high:.0%} of the image; {holes})"
+    return f"{hole}x{hole} {'centre' if holes == 'center' else 'random (seed 0)'} holes"
+
+
+def refused(error):
+    """The NOT_COMPACT message if a model refused the protocol's masks (a patch method given
+    free-form holes), else None."""
+    text = getattr(error, "message", str(error))
+    return NOT_COMPACT if NOT_COMPACT[:60] in text else None
 
 
 def score(images_u8, outputs, masks, batch=500, reference=None):
@@ -119,8 +207,12 @@ def model_fill(fn, images_u8, masks, batch=250, seed=1):
 
 
 def evaluate(fills, images_u8, hole, center=False, classical=CLASSICAL, seed=0, samplers=None,
-             draws=DRAWS, diversity_images=None, real=None):
+             draws=DRAWS, diversity_images=None, real=None, holes=None):
     """Scores every `fills[name] = fn(images, masks)` and each classical method on the same holes.
+
+    `holes`: the protocol (HOLES: random or center squares of side `hole`, or a FREEFORM set);
+    None: random, or center with `center=True`. A model that refuses the masks (a patch method
+    given free-form holes) gets a row of None figures with the reason under "refused".
 
     Returns rows {method, hole_psnr, psnr, ssim, hole_l1, swd, diversity, ms_per_image}; a
     classical method whose library is missing is skipped with a note (install the `baselines`
@@ -130,7 +222,7 @@ def evaluate(fills, images_u8, hole, center=False, classical=CLASSICAL, seed=0, 
     diversity 0. `real` (uint8, a second, disjoint sample of at least as many real images, e.g.
     train images) adds the row REAL: the SWD of real images, the noise floor of `swd`."""
     n, h, w = images_u8.shape[:3]
-    masks = protocol_masks(n, h, w, hole, center, seed)
+    masks = eval_masks(holes or ("center" if center else "random"), n, h, w, hole, seed)
     samplers = dict(samplers or {})
     unknown = set(samplers) - set(fills)
     if unknown:
@@ -139,7 +231,15 @@ def evaluate(fills, images_u8, hole, center=False, classical=CLASSICAL, seed=0, 
     reference = realism.Reference(images_u8, masks)
     rows = []
     for name, fn in fills.items():
-        model_fill(fn, images_u8[:8], masks[:8])  # warm-up (tracing) outside the timing
+        try:
+            model_fill(fn, images_u8[:8], masks[:8])  # warm-up (tracing) outside the timing
+        except (tf.errors.InvalidArgumentError, ValueError) as e:
+            if not refused(e):
+                raise
+            rows.append({"method": name, "hole_psnr": None, "psnr": None, "ssim": None,
+                         "hole_l1": None, "swd": None, "diversity": None, "ms_per_image": None,
+                         "refused": refused(e)})
+            continue
         start = time.perf_counter()
         outputs = model_fill(fn, images_u8, masks)
         ms = 1000 * (time.perf_counter() - start) / n
@@ -186,6 +286,9 @@ def format_table(rows, title=""):
     for r in by_hole_psnr(rows):
         lines.append(f"{r['method']:{width}s} " + " ".join(f"{cell(r, k, f):>{w}s}"
                                                            for k, _, w, f in COLUMNS))
+    for r in rows:
+        if r.get("refused"):
+            lines.append(f"{r['method']}: refused: {r['refused']}")
     lines.append("swd(low): realism, sliced Wasserstein distance x1e3 of Laplacian-pyramid patches"
                  " in the hole\n  vs the truth's; lower is better: the truth scores 0, a second "
                  f"sample of real images\n  ({REAL!r}) the noise floor. diversity: mean pairwise "

@@ -11,7 +11,8 @@ def to_float(images):
 
 def train_pipeline(images, batch_size, seed=0, hole_maker=None, augment=True, cache=True, skip=0):
     """Endless shuffled batches of float [0, 1] images: `image` batches, or `(image, mask)` when
-    a `hole_maker` is given (holes made here in the map instead of in `train_step`).
+    a `hole_maker` is given (holes made here in the map instead of in `train_step`; squares or
+    free-form holes alike).
 
     Every random choice is keyed on the seed and a position in the stream (the pass over the
     data for the shuffle order, the batch index for flips and holes), so a run is repeatable

@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from tfinpaint import losses, metrics
-from tfinpaint.data.holes import HoleMaker, hole_bbox
+from tfinpaint.data.holes import HoleMaker, assert_compact, hole_bbox
 from tfinpaint.distribute import step_logs
 from tfinpaint.keras_compat import BuiltModel
 
@@ -199,8 +199,12 @@ def _sample(x, cy, cx, scale, n, half):
 
 
 def paste_patch(patch, masks, hole_size):
-    """A full-size image holding the p x p `patch` over each hole (only the hole is used)."""
-    cy, cx, scale = hole_frame(masks, hole_size)
+    """A full-size image holding the p x p `patch` over each hole (only the hole is used).
+    Every patch method's fill passes here, so this is where a mask that is not one compact hole
+    (`holes.COMPACT_FILL`: free-form strokes, several holes) fails, with `holes.NOT_COMPACT`,
+    instead of being resampled into the patch."""
+    with tf.control_dependencies([assert_compact(masks)]):
+        cy, cx, scale = hole_frame(masks, hole_size)
     p = patch.shape[1]
 
     def index(centre, n):  # [B, n] patch index for every image row/column
