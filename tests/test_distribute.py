@@ -22,9 +22,12 @@ FAMILIES = {
     "ae_patch": dict(filters=8),
     "cvae": dict(filters=8, latent_dim=32),
     "gan": dict(filters=8, d_filters=8),
-    "dcgan": dict(dataset="faces64", image_size=32, filters=8, latent_dim=16, z_steps=5),
+    # The two faces methods' own learning rate (2e-4) barely moves their validation losses in
+    # 12 steps now that BatchNorm statistics follow the weights (momentum 0.9): 2e-3 does.
+    "dcgan": dict(dataset="faces64", image_size=32, filters=8, latent_dim=16, z_steps=5,
+                  learning_rate=2e-3),
     "context_encoder": dict(dataset="faces64", image_size=32, filters=8, bottleneck=16,
-                            d_filters=8),
+                            d_filters=8, learning_rate=2e-3),
 }
 
 
