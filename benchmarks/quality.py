@@ -59,11 +59,10 @@ def main(argv):
         raise SystemExit(f"these methods use different protocols {protocols}; benchmark them "
                          "in separate runs.")
     images = take_array(splits.test, cfg.eval_images)
-    rows = protocol.evaluate(fills, images, cfg.hole_size, cfg.eval_holes == "center",
-                             cfg.classical)
-    where = "centre" if cfg.eval_holes == "center" else "random (numpy default_rng(0))"
+    rows = protocol.evaluate(fills, images, cfg.hole_size, classical=cfg.classical,
+                             holes=cfg.eval_holes)
     title = (f"{cfg.dataset} test: {len(images)} images {cfg.image_size}x{cfg.image_size}, "
-             f"{cfg.hole_size}x{cfg.hole_size} {where} holes, uint8-rounded, composited")
+             f"{protocol.describe(cfg.eval_holes, cfg.hole_size)}, uint8-rounded, composited")
     print(protocol.format_table(rows, title))
     for method, t in trained.items():
         print(f"{method}: {t['epochs']} epochs, {t['seconds_per_epoch']:.1f} s/epoch")

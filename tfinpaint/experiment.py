@@ -136,8 +136,10 @@ class Experiment:
         callbacks = self._callbacks(val, callbacks)
         per = f" ({cfg.batch_size} per replica x {self.replicas} replicas, {cfg.distribute})" \
             if self.replicas > 1 or cfg.distribute != "none" else ""
+        holes = (f"{cfg.hole_size}x{cfg.hole_size} holes" if cfg.holes_kind == "square" else
+                 f"{cfg.holes_kind} holes of {cfg.hole_area_min:.0%}-{cfg.hole_area_max:.0%}")
         self.log(f"Training {cfg.method} on {cfg.dataset} ({cfg.image_size}x{cfg.image_size}, "
-                 f"{cfg.hole_size}x{cfg.hole_size} holes made in the {cfg.holes}): epochs "
+                 f"{holes} made in the {cfg.holes}): epochs "
                  f"{done + 1}-{cfg.epochs}, {steps} steps of {self.global_batch_size}{per}.")
         start = time.perf_counter()
         # A resumed partial epoch, then whole ones. Each fit starts a fresh training stream at
@@ -196,10 +198,11 @@ class Experiment:
             samplers[cfg.method] = lambda x, m, k, seed: model.sample(x, m, k,
                                                                       tf.constant([seed, 1]))
         rows = protocol.evaluate({cfg.method: self.fill_fn()}, images, cfg.hole_size,
-                                 cfg.eval_holes == "center", cfg.classical, samplers=samplers,
-                                 real=take_array(self.splits.train, len(images)))
+                                 classical=cfg.classical, samplers=samplers,
+                                 real=take_array(self.splits.train, len(images)),
+                                 holes=cfg.eval_holes)
         title = (f"{cfg.dataset} test, {len(images)} images {cfg.image_size}x{cfg.image_size}, "
-                 f"{cfg.hole_size}x{cfg.hole_size} {cfg.eval_holes} holes (seed 0)")
+                 f"{protocol.describe(cfg.eval_holes, cfg.hole_size)}")
         self.log(protocol.format_table(rows, title))
         payload = {"method": cfg.method, "dataset": cfg.dataset, "epochs": scalar(self.epoch),
                    "protocol": {"images": len(images), "hole": cfg.hole_size,
@@ -214,8 +217,8 @@ class Experiment:
     def write_samples(self, path, images):
         """The sample grid of `images` (uint8) with the protocol's first holes."""
         cfg = self.cfg
-        masks = protocol.protocol_masks(len(images), cfg.image_size, cfg.image_size,
-                                        cfg.hole_size, cfg.eval_holes == "center")
+        masks = protocol.eval_masks(cfg.eval_holes, len(images), cfg.image_size,
+                                    cfg.image_size, cfg.hole_size)
         outputs = [protocol.model_fill(self.fill_fn(), images, masks)]
         if cfg.samples > 1 and hasattr(self.model, "sample"):
             x = tf.constant(images, tf.float32) / 255.0
