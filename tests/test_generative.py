@@ -198,7 +198,7 @@ def test_context_encoder_cli_on_faces_with_step_samples(tmp_path, capsys):
                  "--bottleneck=16", "--sample_every=2"])
     cli.run(["tfinpaint"])
     out = capsys.readouterr().out
-    assert "faces64 test, 16 images 32x32, 16x16 center holes" in out
+    assert "faces64 test, 16 images 32x32, 16x16 centre holes" in out
     assert os.listdir(run / "samples") == ["step_0000002.png"]
     assert os.path.exists(run / "export/context_encoder/1/saved_model.pb")
 

@@ -73,9 +73,9 @@ def server(tmp_path_factory, data_dir):
     with np.load(os.path.join(data_dir, "cifar10_cars.npz")) as f:
         train = f["x_train"][:150 * 32]
     export.export(_trained("conv", train, 100, depth=2, filters=16), str(base / "conv"))
-    export.export(_trained("ae_patch", train, 100), str(base / "ae_patch"))
+    export.export(_trained("unet", train, 100, filters=8), str(base / "unet"))
     configs = [{"name": n, "base_path": str(base / n), "policy": ("latest", 1)}
-               for n in ("conv", "ae_patch", "not_exported")]
+               for n in ("conv", "unet", "not_exported")]
     with Server(configs, port=0, poll_seconds=0) as s:
         yield s
 
@@ -175,7 +175,7 @@ def test_page_files_and_model_list_are_served(server):
         assert answer.status_code == 200 and kind in answer.headers["Content-Type"]
         assert "http://" not in answer.text and "https://" not in answer.text  # nothing external
     assert requests.get(server.url + "/models.json", timeout=30).json() == {
-        "models": ["conv", "ae_patch", "not_exported"]}
+        "models": ["conv", "unet", "not_exported"]}
     # the REST API is untouched behind it
     assert requests.get(server.url + "/v1/models/conv", timeout=30).json()[
         "model_version_status"][0]["state"] == "AVAILABLE"
@@ -188,7 +188,7 @@ def test_brush_a_stroke_and_fill_with_two_models(driver, server, photo, tmp_path
     canvas, scale = _open(driver, server, path)
     assert scale >= 2  # a 96-pixel photo is shown enlarged, whole pixels
     labels = driver.find_element("id", "models").text
-    assert "conv" in labels and "ae_patch" in labels and "version 1" in labels
+    assert "conv" in labels and "unet" in labels and "version 1" in labels
     assert "unavailable" in labels  # not_exported: listed, greyed out, with the server's reason
     boxes = driver.find_elements("css selector", "#models input")
     assert [b.is_enabled() for b in boxes] == [True, True, False]
@@ -206,7 +206,7 @@ def test_brush_a_stroke_and_fill_with_two_models(driver, server, photo, tmp_path
                   if len(driver.find_elements("css selector", ".card[data-state=pending]")) == 0
                   and driver.find_elements("css selector", ".card[data-model]") else None,
                   "both fills")
-    assert [c.get_attribute("data-model") for c in cards] == ["conv", "ae_patch"]
+    assert [c.get_attribute("data-model") for c in cards] == ["conv", "unet"]
     assert all(c.get_attribute("data-state") == "done" for c in cards), \
         [c.text for c in cards]
     screenshot = str(tmp_path / "page.png")
@@ -235,7 +235,7 @@ def test_brush_a_stroke_and_fill_with_two_models(driver, server, photo, tmp_path
         changed = (filled[inside] != pixels[inside]).any(axis=-1).mean()
         assert changed > 0.5, f"{c.get_attribute('data-model')}: only {changed:.0%} of the stroke changed"
         fills[c.get_attribute("data-model")] = filled
-    assert not np.array_equal(fills["conv"][hole], fills["ae_patch"][hole])  # two models, two fills
+    assert not np.array_equal(fills["conv"][hole], fills["unet"][hole])  # two models, two fills
 
 
 def test_dropped_jpeg_rectangle_eraser_undo_clear_and_a_server_error(driver, server, photo):
@@ -266,7 +266,7 @@ def test_dropped_jpeg_rectangle_eraser_undo_clear_and_a_server_error(driver, ser
     _drag(driver, canvas, scale, [(0, 0), (w - 2, h - 2)])
     assert "refuses more than 90%" in info()
     boxes = driver.find_elements("css selector", "#models input")
-    boxes[1].click()  # ae_patch off: fill with conv only
+    boxes[1].click()  # unet off: fill with conv only
     _click(driver, "#fill")
     card = _wait(driver, lambda: next((c for c in driver.find_elements(
         "css selector", ".card[data-model=conv]") if c.get_attribute("data-state") == "error"), None),
@@ -284,7 +284,7 @@ def test_demo_command_serves_its_models_and_the_page(tmp_path):
     import subprocess
     import sys
 
-    for method, settings in [("conv", dict(depth=1, filters=8)), ("ae_patch", {})]:
+    for method, settings in [("conv", dict(depth=1, filters=8)), ("unet", dict(filters=4))]:
         export.export(models.build(method, 12, seed=0, **settings), str(tmp_path / "models" / method))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -303,13 +303,13 @@ def test_demo_command_serves_its_models_and_the_page(tmp_path):
                     break
             except requests.ConnectionError:
                 time.sleep(0.5)
-        assert requests.get(url + "/models.json", timeout=30).json() == {"models": ["conv", "ae_patch"]}
+        assert requests.get(url + "/models.json", timeout=30).json() == {"models": ["conv", "unet"]}
         assert "<canvas" in requests.get(url + "/", timeout=30).text
         image = np.random.default_rng(0).integers(0, 256, (20, 28, 3), np.uint8)
         mask = np.zeros((20, 28, 4), np.uint8)  # RGBA: transparent = hole
         mask[..., 3] = 255
         mask[4:12, 6:14, 3] = 0
-        for method in ("conv", "ae_patch"):
+        for method in ("conv", "unet"):
             answer = requests.post(f"{url}/v1/models/{method}:predict", timeout=120, json={
                 "signature_name": "inpaint_mask_bytes", "instances": [{
                     "image_bytes": {"b64": base64.b64encode(tf.io.encode_png(image).numpy()).decode()},
