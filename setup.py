@@ -27,7 +27,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27",
-                 "selenium>=4.20,<5"],  # tests/test_page.py drives Debian's chromium + chromedriver
+                 "selenium>=4.20,<5", "pytest-xdist>=3.5,<4"],  # tests/test_page.py drives Debian's chromium + chromedriver
         "baselines": ["opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27"],
         "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
     },

@@ -59,3 +59,27 @@ def test_protocol_masks_and_classical_anchors_match_design(test_cars):
     assert rows["mean"]["psnr"] == pytest.approx(21.19, abs=0.01)
     assert rows["telea"]["hole_psnr"] == pytest.approx(15.76, abs=0.01)
     assert rows["telea"]["psnr"] == pytest.approx(24.28, abs=0.01)
+
+
+def test_a_slow_fill_reports_its_progress_and_scores_as_one_call(test_cars, capsys, monkeypatch):
+    """A fill slower than SLOW_FILL_SECONDS (dcgan's latent search) prints a line per batch with
+    what is done and left; the figures are those of a fill in one call."""
+    import time
+
+    images = test_cars[:40]
+
+    def fill(x, m):
+        time.sleep(0.05)  # 8 warm-up images: 6 ms an image, 0.25 s for 40
+        return tf.image.flip_left_right(x)
+
+    quick = evaluate.evaluate({"flip": fill}, images, 12, classical=())
+    assert "images filled" not in capsys.readouterr().out
+    monkeypatch.setattr(evaluate, "SLOW_FILL_SECONDS", 0.1)
+    monkeypatch.setattr(evaluate, "PROGRESS_EVERY_SECONDS", 0.1)  # batches of about 16
+    slow = evaluate.evaluate({"flip": fill}, images, 12, classical=())
+    out = capsys.readouterr().out
+    assert "Filling 40 test images with flip" in out
+    lines = [line for line in out.splitlines() if "images filled" in line]
+    assert len(lines) > 1 and "about" in lines[0] and lines[-1].strip().startswith("flip: 40/40")
+    for key in ("hole_psnr", "psnr", "ssim", "hole_l1", "swd"):
+        assert slow[0][key] == pytest.approx(quick[0][key], rel=1e-6), key

@@ -199,11 +199,23 @@ def classical_fill(name, image, hole):
     raise ValueError(f"unknown classical method {name!r}")
 
 
-def model_fill(fn, images_u8, masks, batch=250, seed=1):
-    """Calls `fn(images, masks)` (float [0, 1] in, float out) with noise in the holes."""
+def model_fill(fn, images_u8, masks, batch=250, seed=1, progress=None):
+    """Calls `fn(images, masks)` (float [0, 1] in, float out) with noise in the holes, `batch`
+    images at a time; `progress` (a name): a line after each batch with what is done and left."""
     x = noisy_inputs(images_u8, masks, seed)
-    return np.concatenate([np.asarray(fn(tf.constant(x[i:i + batch]), tf.constant(masks[i:i + batch])))
-                           for i in range(0, len(x), batch)])
+    start, outputs = time.perf_counter(), []
+    for i in range(0, len(x), batch):
+        outputs.append(np.asarray(fn(tf.constant(x[i:i + batch]), tf.constant(masks[i:i + batch]))))
+        if progress:
+            done, seconds = min(i + batch, len(x)), time.perf_counter() - start
+            print(f"  {progress}: {done}/{len(x)} images filled in {seconds:.0f} s"
+                  + (f", about {seconds / done * (len(x) - done):.0f} s left" if done < len(x)
+                     else ""), flush=True)
+    return np.concatenate(outputs)
+
+
+SLOW_FILL_SECONDS = 30  # a fill expected to take longer reports its progress ...
+PROGRESS_EVERY_SECONDS = 10  # ... about this often
 
 
 def evaluate(fills, images_u8, hole, center=False, classical=CLASSICAL, seed=0, samplers=None,
@@ -232,7 +244,9 @@ def evaluate(fills, images_u8, hole, center=False, classical=CLASSICAL, seed=0, 
     rows = []
     for name, fn in fills.items():
         try:
+            warm = time.perf_counter()
             model_fill(fn, images_u8[:8], masks[:8])  # warm-up (tracing) outside the timing
+            per_image = (time.perf_counter() - warm) / 8  # an overestimate: tracing included
         except (tf.errors.InvalidArgumentError, ValueError) as e:
             if not refused(e):
                 raise
@@ -240,8 +254,13 @@ def evaluate(fills, images_u8, hole, center=False, classical=CLASSICAL, seed=0, 
                          "hole_l1": None, "swd": None, "diversity": None, "ms_per_image": None,
                          "refused": refused(e)})
             continue
+        slow = per_image * n > SLOW_FILL_SECONDS  # e.g. dcgan's latent search: say how far
+        if slow:
+            print(f"Filling {n} test images with {name} (about {per_image * n:.0f} s at most):",
+                  flush=True)
         start = time.perf_counter()
-        outputs = model_fill(fn, images_u8, masks)
+        outputs = model_fill(fn, images_u8, masks, **(
+            dict(batch=max(1, int(PROGRESS_EVERY_SECONDS / per_image)), progress=name) if slow else {}))
         ms = 1000 * (time.perf_counter() - start) / n
         spread = (sample_diversity(samplers[name], images_u8[:k], masks[:k], draws)
                   if name in samplers else 0.0)
