@@ -129,3 +129,17 @@ def test_old_run_folders_compare_on_the_settings_they_were_trained_with():
     import json
 
     assert config.architecture_changes(json.loads(new.to_json()), new) == []
+
+
+@pytest.mark.parametrize("xla, expected", [("auto", None), ("off", False), ("on", True)])
+def test_xla_setting_reaches_the_compiled_training_step(xla, expected, cars):
+    """--xla: auto is Keras' choice, off on CPU-only machines (slower there: README, Speed)."""
+    import tensorflow as tf
+
+    from tfinpaint import build
+
+    if expected is None:
+        expected = bool(tf.config.list_physical_devices("GPU"))
+
+    cfg = config.make("conv", xla=xla, depth=1, filters=4).resolve(cars)
+    assert build.model(cfg).jit_compile is expected

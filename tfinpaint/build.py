@@ -56,7 +56,8 @@ def model(cfg, bank=None, hp=None):
     lr = cfg.learning_rate
     if cfg.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(lr, cfg.epochs * cfg.steps_per_epoch)
-    built.compile(optimizer=keras.optimizers.Adam(lr, beta_1=cfg.beta_1))
+    built.compile(optimizer=keras.optimizers.Adam(lr, beta_1=cfg.beta_1),
+                  jit_compile={"auto": "auto", "on": True, "off": False}[cfg.xla])
     built.build_optimizers()
     return built
 
