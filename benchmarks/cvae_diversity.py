@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from benchmarks.common import command, machine  # noqa: E402
+from benchmarks.common import command, machine, value  # noqa: E402
 from tfinpaint import build, config, distribute, losses, metrics  # noqa: E402
 from tfinpaint import evaluate as protocol  # noqa: E402
 from tfinpaint import flags as tfflags  # noqa: E402
@@ -159,16 +159,7 @@ def old_design(epochs):
 def parse_variant(text):
     name, _, pairs = text.partition(":")
     values = dict(pair.split("=", 1) for pair in pairs.split(",") if pair)
-    return name, {k: _number(v) for k, v in values.items()}
-
-
-def _number(text):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
+    return name, {k: value(v) for k, v in values.items()}
 
 
 def trained(name, settings):

@@ -14,7 +14,7 @@ import tfinpaint.quiet  # noqa: E402,F401  (first: hides TensorFlow's start-up l
 
 from absl import app, flags  # noqa: E402
 
-from benchmarks.common import command, machine  # noqa: E402
+from benchmarks.common import command, machine, value  # noqa: E402
 from tfinpaint import evaluate as protocol  # noqa: E402
 from tfinpaint import flags as tfflags  # noqa: E402
 from tfinpaint.data import take_array  # noqa: E402
@@ -39,7 +39,7 @@ def main(argv):
 
     logging.set_verbosity(logging.WARNING)
     epochs = {m: int(e) for m, e in (e.split("=") for e in FLAGS.epochs)}
-    settings = {k: _number(v) for k, v in (s.split("=", 1) for s in FLAGS.set)}
+    settings = {k: value(v) for k, v in (s.split("=", 1) for s in FLAGS.set)}
     fills, trained, protocols, experiments = {}, {}, set(), {}
     for method in FLAGS.methods:
         cfg = tfflags.config_from_flags(FLAGS, method, epochs=epochs.get(method),
@@ -72,15 +72,6 @@ def main(argv):
     protocol.save_json(FLAGS.out, {"command": command(), "machine": machine(), "title": title,
                                    "rows": rows, "training": trained})
     print(f"wrote {FLAGS.out}")
-
-
-def _number(text):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 if __name__ == "__main__":

@@ -125,11 +125,7 @@ def main(argv):
     print(f"demo: open {server.url}/ in a browser"
           + (f" and drop {sample} on it (or your own photo)" if sample else "")
           + f". REST API: {server.url}/v1/models/<name>. Ctrl-C stops.", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.close()
+    server.wait()
     return 0
 
 

@@ -687,6 +687,14 @@ class Server:
             t.start()
         return self
 
+    def wait(self):
+        """Blocks until Ctrl-C, then closes the server."""
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.close()
+
     def close(self):
         self.stop.set()
         self.http.closing = True
@@ -751,12 +759,7 @@ def main(argv):
             loaded = sorted(server.manager.loaded[c["name"]])
         print(f"model {c['name']}: versions {loaded or 'none yet'} from {c['base_path']}")
     print(f"REST API on {server.url}/v1/models/<name>[:predict] (Ctrl-C stops)", flush=True)
-    server.start()
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.close()
+    server.start().wait()
     return 0
 
 

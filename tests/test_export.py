@@ -96,13 +96,11 @@ def _b64(data):
 
 
 @pytest.fixture(scope="module")
-def rest(tmp_path_factory):
+def rest(tmp_path_factory, export_conv_and_cvae):
     from serving.server import Server
 
     base = tmp_path_factory.mktemp("rest")
-    export.export(models.build("conv", 12, seed=0, depth=1, filters=8), str(base / "conv"))
-    export.export(models.build("cvae", 12, image_size=32, latent_dim=8, seed=0),
-                  str(base / "cvae"), 32)
+    export_conv_and_cvae(base)
     configs = [{"name": n, "base_path": str(base / n), "policy": ("latest", 1)}
                for n in ("conv", "cvae")]
     with Server(configs, port=0, poll_seconds=0) as server:

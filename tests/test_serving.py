@@ -40,11 +40,9 @@ def decode(data):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, export_conv_and_cvae):
     base = tmp_path_factory.mktemp("models")
-    export.export(models.build("conv", 12, seed=0, depth=1, filters=8), str(base / "conv"))
-    export.export(models.build("cvae", 12, image_size=32, latent_dim=8, seed=0),
-                  str(base / "cvae"), 32)
+    export_conv_and_cvae(base)
     config = base / "models.config"
     config.write_text(CONFIG % (base, base))
     with Server(parse_model_config(config.read_text()), port=0, poll_seconds=0.2,

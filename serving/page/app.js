@@ -33,15 +33,18 @@
 
   // --- models ------------------------------------------------------------------------------
 
+  function parseJSON(text) {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      return null;
+    }
+  }
+
   async function getJSON(url) {
     const response = await fetch(url, { cache: "no-store" });
     const text = await response.text();
-    let body = null;
-    try {
-      body = JSON.parse(text);
-    } catch (e) {
-      body = null;
-    }
+    const body = parseJSON(text);
     if (!response.ok || body === null) {
       const why = body && body.error ? body.error : `${response.status} ${response.statusText}`;
       throw new Error(`${url}: ${why}`);
@@ -481,12 +484,7 @@
         throw new Error(`cannot reach the server (${e.message}).`);
       }
       const text = await response.text();
-      let body = null;
-      try {
-        body = JSON.parse(text);
-      } catch (e) {
-        body = null;
-      }
+      const body = parseJSON(text);
       if (!response.ok || !body || body.error) {
         const why = body && body.error ? body.error : text.slice(0, 500) || response.statusText;
         throw new Error(`HTTP ${response.status}: ${why}`);
