@@ -72,8 +72,8 @@ def server(tmp_path_factory, data_dir):
     base = tmp_path_factory.mktemp("page-models")
     with np.load(os.path.join(data_dir, "cifar10_cars.npz")) as f:
         train = f["x_train"][:150 * 32]
-    export.export(_trained("conv", train, 100, depth=2, filters=16), str(base / "conv"))
-    export.export(_trained("unet", train, 100, filters=8), str(base / "unet"))
+    export.export(_trained("conv", train, 50, depth=2, filters=16), str(base / "conv"))
+    export.export(_trained("unet", train, 50, filters=8), str(base / "unet"))
     configs = [{"name": n, "base_path": str(base / n), "policy": ("latest", 1)}
                for n in ("conv", "unet", "not_exported")]
     with Server(configs, port=0, poll_seconds=0) as s:
