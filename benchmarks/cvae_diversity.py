@@ -99,7 +99,7 @@ class OldCVAE(Inpainter):
         noise = distribute.normal([tf.shape(images)[0], latent], self.noise) if training else None
         fills, mean, log_var = self.forward(images, masks, training, noise)
         rec = self.reconstruction_loss(images, fills, masks)
-        kl = tf.reduce_mean(losses.kl_divergence(mean, log_var))
+        kl = tf.reduce_mean(losses.gaussian_kl(mean, log_var))
         return images, masks, fills, dict(loss=rec + self.kl_weight * kl, reconstruction=rec,
                                           kl=kl)
 

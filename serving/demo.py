@@ -62,8 +62,8 @@ def train_and_export(method, epochs, workdir, data):
         return base
     command = [sys.executable, "-m", "tfinpaint.main", f"--method={method}", "--mode=all",
                f"--epochs={epochs}", f"--model_dir={run}",
-               f"--export_dir={os.path.join(workdir, 'models')}", "--classical=", "--holes_kind=mixed",
-               "--eval_images=200"]
+               f"--export_dir={os.path.join(workdir, 'models')}", "--classical=",
+               "--holes_kind=mixed", "--eval_images=200"]
     if data:
         command.append(f"--data_dir={data}")
     if FLAGS.steps_per_epoch:

@@ -42,18 +42,16 @@ def exported(tmp_path_factory):
     return model, path
 
 
-def _export_conv_and_cvae(base):
-    """Untrained, seeded `conv` and `cvae` (32x32) SavedModels under base/conv and base/cvae:
-    a fully convolutional model and a fixed-size one that samples."""
-    from tfinpaint import export, models
-
-    export.export(models.build("conv", 12, seed=0, depth=1, filters=8), str(base / "conv"))
-    export.export(models.build("cvae", 12, image_size=32, latent_dim=8, seed=0),
-                  str(base / "cvae"), 32)
-    return base
-
-
 @pytest.fixture(scope="session")
 def export_conv_and_cvae():
-    """The function that writes `conv` and `cvae` exports into a folder (for servers to load)."""
-    return _export_conv_and_cvae
+    """A function writing untrained, seeded `conv` and `cvae` (32x32) SavedModels under
+    base/conv and base/cvae, for servers to load: a fully convolutional model and a fixed-size
+    one that samples."""
+    from tfinpaint import export, models
+
+    def write(base):
+        export.export(models.build("conv", 12, seed=0, depth=1, filters=8), str(base / "conv"))
+        export.export(models.build("cvae", 12, image_size=32, latent_dim=8, seed=0),
+                      str(base / "cvae"), 32)
+        return base
+    return write

@@ -259,8 +259,8 @@ def evaluate(fills, images_u8, hole, center=False, classical=CLASSICAL, seed=0, 
             print(f"Filling {n} test images with {name} (about {per_image * n:.0f} s at most):",
                   flush=True)
         start = time.perf_counter()
-        outputs = model_fill(fn, images_u8, masks, **(
-            dict(batch=max(1, int(PROGRESS_EVERY_SECONDS / per_image)), progress=name) if slow else {}))
+        batches = dict(batch=max(1, int(PROGRESS_EVERY_SECONDS / per_image)), progress=name)
+        outputs = model_fill(fn, images_u8, masks, **(batches if slow else {}))
         ms = 1000 * (time.perf_counter() - start) / n
         spread = (sample_diversity(samplers[name], images_u8[:k], masks[:k], draws)
                   if name in samplers else 0.0)

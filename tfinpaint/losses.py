@@ -13,9 +13,14 @@ def masked_reconstruction(images, fills, masks, known_weight=0.0, kind="mse"):
     return tf.reduce_sum(error * weights) / tf.maximum(tf.reduce_sum(weights) * channels, 1.0)
 
 
-def kl_divergence(mean, log_var):
-    """KL(N(mean, exp(log_var)) || N(0, I)) per example, summed over the latent dimensions."""
-    return -0.5 * tf.reduce_sum(1.0 + log_var - tf.square(mean) - tf.exp(log_var), axis=-1)
+def gaussian_kl(mean_q, log_var_q, mean_p=None, log_var_p=None):
+    """KL(N(mean_q, exp(log_var_q)) || N(mean_p, exp(log_var_p))) per example, summed over the
+    latent dimensions (diagonal Gaussians; without mean_p and log_var_p: against N(0, I))."""
+    if mean_p is None:
+        mean_p = log_var_p = tf.zeros_like(mean_q)
+    return 0.5 * tf.reduce_sum(
+        log_var_p - log_var_q - 1.0
+        + (tf.exp(log_var_q) + tf.square(mean_q - mean_p)) * tf.exp(-log_var_p), axis=-1)
 
 
 def bce_with_logits(labels, logits):

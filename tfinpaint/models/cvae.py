@@ -46,6 +46,7 @@ import tensorflow as tf
 from keras import layers
 
 from tfinpaint import distribute
+from tfinpaint.losses import gaussian_kl
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Inpainter, composite, model_input
 from tfinpaint.models.layers import batch_norm, output_conv, patch_side
@@ -103,14 +104,6 @@ def cvae_decoder(size, out_size, up_filters=(256, 128, 64, 32), kernel_size=3, l
         x = layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation="relu",
                                    name=f"deconv{i + 1}")(x)
     return keras.Model(inputs, output_conv(x, kernel_size, "sigmoid", "out"), name="cvae_decoder")
-
-
-def gaussian_kl(mean_q, log_var_q, mean_p, log_var_p):
-    """KL(N(mean_q, exp(log_var_q)) || N(mean_p, exp(log_var_p))) per example, summed over the
-    latent dimensions (diagonal Gaussians)."""
-    return 0.5 * tf.reduce_sum(
-        log_var_p - log_var_q - 1.0
-        + (tf.exp(log_var_q) + tf.square(mean_q - mean_p)) * tf.exp(-log_var_p), axis=-1)
 
 
 def _clip(log_var):
