@@ -40,8 +40,11 @@ class Inpainter(BuiltModel):
         the whole image alike); `patch_size`: the net sees a window round the hole and outputs
         only the hole patch (see `hole_window`); `fixed_size`: the net takes only fixed_size x
         fixed_size images; `size_multiple`: inputs are zero-padded (as unknown pixels) to a
-        multiple of this."""
-        super().__init__(**kwargs)
+        multiple of this. The wrapper itself computes in float32 whatever the global dtype
+        policy (its sub-networks compute in theirs): under mixed precision Keras would otherwise
+        cast the images to bfloat16/float16 on the way in, and known pixels would come back
+        rounded and the exported signature would return half-precision images."""
+        super().__init__(dtype="float32", **kwargs)
         self.net = net
         self.hole_size, self.known_weight, self.loss_kind = hole_size, known_weight, loss
         self.patch_size, self.fixed_size, self.size_multiple = patch_size, fixed_size, size_multiple
@@ -53,6 +56,15 @@ class Inpainter(BuiltModel):
     @property
     def metrics(self):
         return [*self.trackers.values(), *self.image_metrics.values()]
+
+    def compile(self, optimizer, **kwargs):
+        """Keras wraps the optimizer in a LossScaleOptimizer when the model's own policy is
+        mixed_float16; ours is float32 (see __init__), so that is decided here from the global
+        policy the sub-networks were built under."""
+        if (keras.config.dtype_policy().name == "mixed_float16"
+                and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        super().compile(optimizer=optimizer, **kwargs)
 
     def call(self, inputs, training=False):
         images, masks = (inputs["image"], inputs["mask"]) if isinstance(inputs, dict) else inputs
