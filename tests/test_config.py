@@ -131,6 +131,18 @@ def test_old_run_folders_compare_on_the_settings_they_were_trained_with():
     assert config.architecture_changes(json.loads(new.to_json()), new) == []
 
 
+def test_fill_only_settings_may_change_on_a_trained_run():
+    import json
+
+    trained = dataclasses.replace(config.make("dcgan", filters=32), image_size=64, hole_size=32)
+    old = json.loads(trained.to_json())
+    search = dataclasses.replace(config.make("dcgan", filters=32, z_steps=200, z_patience=50,
+                                             lam=0.3, blend=True), image_size=64, hole_size=32)
+    assert config.architecture_changes(old, search) == []
+    wider = dataclasses.replace(config.make("dcgan", filters=64), image_size=64, hole_size=32)
+    assert config.architecture_changes(old, wider) == ["filters: 32 there, 64 now"]
+
+
 @pytest.mark.parametrize("xla, expected", [("auto", None), ("off", False), ("on", True)])
 def test_xla_setting_reaches_the_compiled_training_step(xla, expected, cars):
     """--xla: auto is Keras' choice, off on CPU-only machines (slower there: README, Speed)."""

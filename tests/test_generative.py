@@ -129,6 +129,14 @@ def test_dcgan_trains_and_latent_search_lowers_the_contextual_loss(data_dir, tmp
     assert (after < before).all(), (before, after)
     np.testing.assert_array_equal(search(tf.constant(40))[0], z)  # seeded: repeatable
 
+    # z_patience: a tolerance no step meets makes every image stale after `patience` steps, so
+    # the search ends there: the same as a search of that many steps.
+    model.z_patience, model.z_tolerance = 3, 1.0
+    early = tf.function(lambda steps: model.search(images, masks, (3, 0), steps))(tf.constant(40))
+    model.z_patience = 0
+    np.testing.assert_array_equal(early[0], search(tf.constant(3))[0])
+    assert not np.array_equal(early[0], z)
+
     out = model({"image": images, "mask": masks}).numpy()
     known = np.broadcast_to(masks.numpy() > 0.5, out.shape)
     np.testing.assert_array_equal(out[known], images.numpy()[known])

@@ -221,10 +221,11 @@ def architecture_changes(old, cfg):
                                 **old.get("model_kwargs", {})}}
     changes = [f"{k}: {old.get(k)} there, {new.get(k)} now" for k in ARCHITECTURE_KEYS
                if k != "model" and old.get(k) != new.get(k)]
-    if not changes:  # the same method: compare its settings one by one
+    if not changes:  # the same method: compare its settings one by one (but the fill-only)
         there, now = old.get("model") or {}, new["model"]
+        fill_only = {f.name for f in dataclasses.fields(cfg.model) if f.metadata["fill_only"]}
         changes = [f"{k}: {there.get(k)} there, {now.get(k)} now" for k in sorted({*there, *now})
-                   if there.get(k) != now.get(k)]
+                   if there.get(k) != now.get(k) and k not in fill_only]
     return changes
 
 

@@ -62,13 +62,17 @@ class DCGAN(Adversarial):
     TRACKED = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake")  # no reconstruction loss here
 
     def __init__(self, generator, discriminator, lam=0.1, z_lr=0.01, z_beta1=0.9, z_steps=1000,
-                 blend=False, seed=None, val_search_steps=0, **kwargs):
+                 blend=False, seed=None, val_search_steps=0, z_patience=0, z_tolerance=1e-3,
+                 **kwargs):
         """`val_search_steps` > 0: validation also completes its images with a search of that
-        many steps and reports `hole_psnr` (what keras-tuner needs to search `lam`)."""
+        many steps and reports `hole_psnr` (what keras-tuner needs to search `lam`).
+        `z_patience` > 0: the search stops once no image's loss has improved by more than
+        `z_tolerance` (relative) for that many steps."""
         super().__init__(generator, [discriminator], seed=seed, **kwargs)
         self.discriminator = discriminator
         self.latent_dim = generator.input_shape[-1]
         self.lam, self.z_lr, self.z_beta1, self.z_steps = lam, z_lr, z_beta1, z_steps
+        self.z_patience, self.z_tolerance = z_patience, z_tolerance
         self.blend, self.val_search_steps = blend, val_search_steps
         self.noise = keras.random.SeedGenerator(seed)
 
@@ -128,22 +132,27 @@ class DCGAN(Adversarial):
 
     def search(self, images, masks, seed=(0, 0), steps=None):
         """The latent search: the best z per image and its loss (contextual + lam * prior); the
-        search starts from stateless normal draws keyed on `seed`."""
+        search starts from stateless normal draws keyed on `seed`. With `z_patience`, it ends
+        early once every image has gone that many steps without a relative improvement of
+        `z_tolerance` (each image keeps its best z either way)."""
         steps = self.z_steps if steps is None else steps
         target, weights = to_signed(images), contextual_weights(masks)
         batch = tf.shape(images)[0]
         z = tf.random.stateless_normal([batch, self.latent_dim], seed)
         m, v = tf.zeros_like(z), tf.zeros_like(z)
         best_z, best_loss = z, tf.fill([batch], float("inf"))
+        stale = tf.zeros([batch], tf.int32)  # steps since each image last improved
         b1, b2, eps = self.z_beta1, 0.999, 1e-8
+        patience = self.z_patience or steps + 1
 
-        def step(t, z, m, v, best_z, best_loss):
+        def step(t, z, m, v, best_z, best_loss, stale):
             with tf.GradientTape() as tape:
                 tape.watch(z)
                 contextual, prior, _ = self.search_losses(z, target, weights)
                 loss = contextual + self.lam * prior
                 total = tf.reduce_sum(loss)  # images are independent: one gradient for all
             better = loss < best_loss
+            stale = tf.where(loss < best_loss * (1.0 - self.z_tolerance), 0, stale + 1)
             best_z = tf.where(better[:, None], z, best_z)
             best_loss = tf.where(better, loss, best_loss)
             g = tape.gradient(total, z)
@@ -151,10 +160,11 @@ class DCGAN(Adversarial):
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * tf.square(g)
             z = z - self.z_lr * (m / (1 - b1 ** t1)) / (tf.sqrt(v / (1 - b2 ** t1)) + eps)
-            return t + 1, z, m, v, best_z, best_loss
+            return t + 1, z, m, v, best_z, best_loss, stale
 
-        _, z, _, _, best_z, best_loss = tf.while_loop(
-            lambda t, *_: t < steps, step, (tf.constant(0), z, m, v, best_z, best_loss))
+        _, z, _, _, best_z, best_loss, _ = tf.while_loop(
+            lambda t, *a: (t < steps) & (tf.reduce_min(a[-1]) < patience), step,
+            (tf.constant(0), z, m, v, best_z, best_loss, stale))
         contextual, prior, _ = self.search_losses(z, target, weights)  # the last step counts too
         last = contextual + self.lam * prior
         better = last < best_loss
@@ -167,15 +177,22 @@ class DCGANSettings:
     filters: int = setting(64, "the discriminator's first width and the generator's last "
                            "(doubling per block)", lower=1)
     lam: float = setting(0.1, "weight of the prior (discriminator) loss in the latent search",
-                         lower=0.0)
-    z_lr: float = setting(0.01, "Adam learning rate of the latent search", lower=1e-12)
-    z_beta1: float = setting(0.9, "Adam beta1 of the latent search", lower=0.0, upper=0.999999)
-    z_steps: int = setting(1000, "latent search steps per completion", lower=0)
-    blend: bool = setting(False, "colour-match the fill to the hole's border")
+                         lower=0.0, fill_only=True)
+    z_lr: float = setting(0.01, "Adam learning rate of the latent search", lower=1e-12,
+                          fill_only=True)
+    z_beta1: float = setting(0.9, "Adam beta1 of the latent search", lower=0.0, upper=0.999999,
+                             fill_only=True)
+    z_steps: int = setting(1000, "latent search steps per completion", lower=0, fill_only=True)
+    z_patience: int = setting(
+        0, "end the latent search once no image's loss has improved by z_tolerance (relative) "
+        "for this many steps (0: always z_steps)", lower=0, fill_only=True)
+    z_tolerance: float = setting(1e-3, "relative improvement that counts for z_patience",
+                                 lower=0.0, upper=1.0, fill_only=True)
+    blend: bool = setting(False, "colour-match the fill to the hole's border", fill_only=True)
     val_search_steps: int = setting(
         0, "latent search steps that complete the validation images every epoch, so that "
         "validation reports val_hole_psnr (the tuner's default objective; lam acts only in the "
-        "search); 0 = validate the GAN losses only", lower=0)
+        "search); 0 = validate the GAN losses only", lower=0, fill_only=True)
 
 
 @register("dcgan", DCGANSettings, learning_rate=2e-4, beta_1=0.5, dataset="faces64",
@@ -184,5 +201,6 @@ def build_dcgan(s, hole_size, image_size, seed, hp=None):
     lam = hparams.log_float(hp, "lam", 0.003, 1.0, s.lam)
     return DCGAN(dcgan_generator(image_size, s.latent_dim, s.filters),
                  dcgan_discriminator(image_size, s.filters), lam, s.z_lr, s.z_beta1, s.z_steps,
-                 s.blend, val_search_steps=s.val_search_steps, seed=seed,
+                 s.blend, val_search_steps=s.val_search_steps, z_patience=s.z_patience,
+                 z_tolerance=s.z_tolerance, seed=seed,
                  hole_size=hole_size, fixed_size=image_size, name="dcgan")

@@ -22,13 +22,14 @@ INPUTS = ("hole_size", "image_size", "known_weight", "loss", "seed", "hp")
 
 
 def setting(default, help, *, lower=None, upper=None, choices=None, group="model",
-            default_text=None):
+            default_text=None, fill_only=False):
     """A dataclass field that is a setting: its help text, bounds, choices and flag group (one
     declaration for the dataclass, the flag and the checks). `default_text` says what a None
-    default means."""
+    default means; `fill_only`: a method setting that acts only when filling (the DCGAN's
+    latent search), so a trained run may be evaluated or exported with another value."""
     return dataclasses.field(default=default, metadata=dict(
         help=help, lower=lower, upper=upper, choices=choices, group=group,
-        default_text=default_text))
+        default_text=default_text, fill_only=fill_only))
 
 
 def settings(cls):
