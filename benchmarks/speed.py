@@ -210,7 +210,7 @@ def hole_rows(bs):
 
 
 def main(argv):
-    bs = FLAGS.batch_size
+    bs = FLAGS.batch_size or 64  # one batch for every method (ae trains at 32 by default)
     cars = load_dataset("cifar10_cars", FLAGS.data_dir)
     record = {"command": command(), "machine": machine(), "batch_size": bs,
               "native_bf16": precision.cpu_has_native_bf16()}
