@@ -51,7 +51,7 @@ def step_rows(cars, bs):
 
 
 def main(argv):
-    bs = FLAGS.batch_size
+    bs = FLAGS.batch_size or 64  # ae's own default is 32
     record = {"command": command(), "machine": machine(), "batch_size": bs,
               "load_average": os.getloadavg()}
     record["holes"] = speed.hole_rows(bs)

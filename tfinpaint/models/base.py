@@ -22,6 +22,16 @@ def composite(images, fills, masks):
     return tf.where(masks > 0.5, images, tf.cast(fills, images.dtype))
 
 
+def loss_scaled(optimizer):
+    """`optimizer` in a LossScaleOptimizer under a global mixed_float16 policy (the one the
+    sub-networks are built in), else itself."""
+    optimizer = keras.optimizers.get(optimizer)
+    if (keras.config.dtype_policy().name == "mixed_float16"
+            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 class Inpainter(BuiltModel):
     """Wraps a functional `net`; called on `{"image", "mask"}` (or a pair) it returns the
     composited image. Trains on batches of images (holes made here, on the model's device, by a
@@ -61,10 +71,7 @@ class Inpainter(BuiltModel):
         """Keras wraps the optimizer in a LossScaleOptimizer when the model's own policy is
         mixed_float16; ours is float32 (see __init__), so that is decided here from the global
         policy the sub-networks were built under."""
-        if (keras.config.dtype_policy().name == "mixed_float16"
-                and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        super().compile(optimizer=optimizer, **kwargs)
+        super().compile(optimizer=loss_scaled(optimizer), **kwargs)
 
     def call(self, inputs, training=False):
         images, masks = (inputs["image"], inputs["mask"]) if isinstance(inputs, dict) else inputs
@@ -97,6 +104,28 @@ class Inpainter(BuiltModel):
     def reconstruction_loss(self, images, fills, masks):
         return losses.masked_reconstruction(images, fills, masks, self.known_weight, self.loss_kind)
 
+    @property
+    def patch_frame(self):
+        """Whether the loss is computed on the patch frame (see loss_frame)."""
+        return bool(self.patch_size) and not self.known_weight and self.hole_maker.mode != "bank"
+
+    def loss_frame(self, images, masks):
+        """What `loss` (and the training step's hole metric) compares fills with: the images
+        and masks, and the function taking a full-size fill into that frame. Whole images; for
+        patch methods the p x p window the patch covers (the thesis' 1/n^2 sum on the patch;
+        pixels outside the image count as known), so a training step neither pastes the patch
+        nor backpropagates through the paste. The patch frame is used only where it gives the
+        whole image's figures exactly: square holes of hole_size (not a mask bank, whose holes
+        are resampled into the patch) and known_weight 0 (the known pixels outside the frame
+        would count otherwise)."""
+        if not self.patch_frame:
+            return images, masks, lambda fills: fills
+        with tf.control_dependencies([assert_compact(masks)]):  # as paste_patch would
+            def crop(x):
+                return crop_patch(x, masks, self.patch_size, self.hole_size)
+            outside = 1.0 - crop(tf.ones_like(masks))
+        return crop(images), crop(masks) + outside, crop
+
     def unpack(self, data):
         if isinstance(data, (tuple, list)):
             return data[0], data[1]
@@ -124,18 +153,23 @@ class Inpainter(BuiltModel):
 
     def train_step(self, data):
         images, masks = self.unpack(data)
+        inputs, restore = self.prepare(model_input(images, masks), masks)
+        targets, frame_masks, _ = self.loss_frame(images, masks)
         with tf.GradientTape() as tape:
-            fills = self.fill(images, masks, training=True)
-            loss = self.reconstruction_loss(images, fills, masks)
+            outputs = self.net(inputs, training=True)
+            fills = outputs if self.patch_frame else restore(outputs)
+            loss = self.reconstruction_loss(targets, fills, frame_masks)
         self.minimize(tape, loss, self.optimizer, self.net.trainable_variables)
-        return self.record({"loss": loss}, images, composite(images, fills, masks), masks,
-                           ["hole_psnr"])
+        # A hole metric reads hole pixels only: no compositing needed.
+        return self.record({"loss": loss}, targets, fills, frame_masks, ["hole_psnr"])
 
     def test_step(self, data):
         images, masks = self.unpack(data)
         fills = self.fill(images, masks, training=False)
-        return self.record({"loss": self.reconstruction_loss(images, fills, masks)}, images,
-                           composite(images, fills, masks), masks, list(self.image_metrics))
+        targets, frame_masks, to_frame = self.loss_frame(images, masks)
+        loss = self.reconstruction_loss(targets, to_frame(fills), frame_masks)
+        return self.record({"loss": loss}, images, composite(images, fills, masks), masks,
+                           list(self.image_metrics))
 
     def preview(self, images, masks):
         """Composited fills for the per-epoch TensorBoard grid."""
@@ -169,7 +203,7 @@ class Adversarial(Inpainter):
         super().compile(optimizer=optimizer, **kwargs)
         if d_optimizer is None:  # a copy of the generator's (loss-scaled too under mixed_float16)
             d_optimizer = self.optimizer.__class__.from_config(self.optimizer.get_config())
-        self.d_optimizer = d_optimizer
+        self.d_optimizer = loss_scaled(d_optimizer)
 
     def build_optimizers(self):
         super().build_optimizers()
@@ -198,8 +232,10 @@ def _sample(x, cy, cx, scale, n, half):
     """n x n samples (nearest) of x starting `half` patch pixels before the hole centre;
     outside the image reads zeros."""
     def index(centre, limit):
-        idx = tf.floor(centre[:, None] - half * scale[:, None]
-                       + (tf.range(n, dtype=tf.float32)[None, :] + 0.5) * scale[:, None])
+        # The pixel under each sample point; on a pixel boundary (odd holes) the one before
+        # it, as paste_patch rounds the other way round, so crop and paste agree.
+        idx = tf.math.ceil(centre[:, None] - half * scale[:, None]
+                           + (tf.range(n, dtype=tf.float32)[None, :] + 0.5) * scale[:, None]) - 1
         idx = tf.cast(idx, tf.int32)
         return tf.where((idx >= 0) & (idx < limit), idx, -1)
 
