@@ -129,12 +129,13 @@ def test_dcgan_trains_and_latent_search_lowers_the_contextual_loss(data_dir, tmp
     assert (after < before).all(), (before, after)
     np.testing.assert_array_equal(search(tf.constant(40))[0], z)  # seeded: repeatable
 
-    # z_patience: a tolerance no step meets makes every image stale after `patience` steps, so
-    # the search ends there: the same as a search of that many steps.
+    # z_patience: a tolerance no step meets (after the first, which always counts) makes every
+    # image stale `patience` steps later, so the search ends there: the same as a search of
+    # patience + 1 steps.
     model.z_patience, model.z_tolerance = 3, 1.0
     early = tf.function(lambda steps: model.search(images, masks, (3, 0), steps))(tf.constant(40))
     model.z_patience = 0
-    np.testing.assert_array_equal(early[0], search(tf.constant(3))[0])
+    np.testing.assert_array_equal(early[0], search(tf.constant(4))[0])
     assert not np.array_equal(early[0], z)
 
     out = model({"image": images, "mask": masks}).numpy()

@@ -141,18 +141,21 @@ class DCGAN(Adversarial):
         z = tf.random.stateless_normal([batch, self.latent_dim], seed)
         m, v = tf.zeros_like(z), tf.zeros_like(z)
         best_z, best_loss = z, tf.fill([batch], float("inf"))
-        stale = tf.zeros([batch], tf.int32)  # steps since each image last improved
+        # Steps since each image last improved by z_tolerance on `mark`, its loss at that time
+        # (the first step always counts).
+        stale, mark = tf.zeros([batch], tf.int32), tf.fill([batch], float("inf"))
         b1, b2, eps = self.z_beta1, 0.999, 1e-8
         patience = self.z_patience or steps + 1
 
-        def step(t, z, m, v, best_z, best_loss, stale):
+        def step(t, z, m, v, best_z, best_loss, stale, mark):
             with tf.GradientTape() as tape:
                 tape.watch(z)
                 contextual, prior, _ = self.search_losses(z, target, weights)
                 loss = contextual + self.lam * prior
                 total = tf.reduce_sum(loss)  # images are independent: one gradient for all
             better = loss < best_loss
-            stale = tf.where(loss < best_loss * (1.0 - self.z_tolerance), 0, stale + 1)
+            gained = tf.math.is_inf(mark) | (loss < mark * (1.0 - self.z_tolerance))
+            stale, mark = tf.where(gained, 0, stale + 1), tf.where(gained, loss, mark)
             best_z = tf.where(better[:, None], z, best_z)
             best_loss = tf.where(better, loss, best_loss)
             g = tape.gradient(total, z)
@@ -160,11 +163,11 @@ class DCGAN(Adversarial):
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * tf.square(g)
             z = z - self.z_lr * (m / (1 - b1 ** t1)) / (tf.sqrt(v / (1 - b2 ** t1)) + eps)
-            return t + 1, z, m, v, best_z, best_loss, stale
+            return t + 1, z, m, v, best_z, best_loss, stale, mark
 
-        _, z, _, _, best_z, best_loss, _ = tf.while_loop(
-            lambda t, *a: (t < steps) & (tf.reduce_min(a[-1]) < patience), step,
-            (tf.constant(0), z, m, v, best_z, best_loss, stale))
+        _, z, _, _, best_z, best_loss, _, _ = tf.while_loop(
+            lambda t, *a: (t < steps) & (tf.reduce_min(a[-2]) < patience), step,
+            (tf.constant(0), z, m, v, best_z, best_loss, stale, mark))
         contextual, prior, _ = self.search_losses(z, target, weights)  # the last step counts too
         last = contextual + self.lam * prior
         better = last < best_loss
