@@ -79,7 +79,9 @@ def build_conv(s, hole_size, known_weight, loss, seed, hp=None):
                      name="conv")
 
 
-@register("ae", AESettings, known_weight=0.1)
+# Batch 32: twice the updates per epoch. ae learns more slowly than the patch methods; at batch
+# 64 its 3-epoch run exported 16.17 dB (biharmonic 16.27), at 32 16.45 (README, short runs).
+@register("ae", AESettings, known_weight=0.1, batch_size=32)
 def build_ae(s, hole_size, known_weight, loss, seed, hp=None):
     filters = _widths(hp, s.filters)
     up = tuple(reversed(filters[1:]))  # 256, 128, 64 as in Table 3.3
