@@ -65,3 +65,9 @@ def test_mixed_float16_scales_the_loss_of_every_optimizer(method, cars):
     assert all(np.isfinite(v).all() for v in logs.values()), logs
     fills = model({"image": images, "mask": HoleMaker(cfg.hole_size, seed=0)(images)})
     assert fills.dtype == tf.float32
+
+
+def test_auto_says_what_it_chose():
+    text = precision.describe("auto")
+    assert "--precision=auto" in text and precision.resolve("auto") in text
+    assert precision.describe("float32") == "precision float32"

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import build, distribute
+from tfinpaint import build, distribute, precision
 from tfinpaint import evaluate as protocol
 from tfinpaint import export as exporter
 from tfinpaint.callbacks import SampleImages, StepCheckpoint, TrainingRecord, scalar
@@ -139,7 +139,7 @@ class Experiment:
         holes = (f"{cfg.hole_size}x{cfg.hole_size} holes" if cfg.holes_kind == "square" else
                  f"{cfg.holes_kind} holes of {cfg.hole_area_min:.0%}-{cfg.hole_area_max:.0%}")
         self.log(f"Training {cfg.method} on {cfg.dataset} ({cfg.image_size}x{cfg.image_size}, "
-                 f"{holes} made in the {cfg.holes}): epochs "
+                 f"{holes} made in the {cfg.holes}; {precision.describe(cfg.precision)}): epochs "
                  f"{done + 1}-{cfg.epochs}, {steps} steps of {self.global_batch_size}{per}.")
         start = time.perf_counter()
         # A resumed partial epoch, then whole ones. Each fit starts a fresh training stream at

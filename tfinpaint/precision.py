@@ -53,3 +53,16 @@ def apply(name):
     policy = resolve(name)
     keras.mixed_precision.set_dtype_policy(policy)
     return policy
+
+
+def describe(name):
+    """What --precision=`name` trains in here, and why (for the run's log)."""
+    policy = resolve(name)
+    if name != "auto":
+        return f"precision {policy}"
+    if tf.config.list_physical_devices("GPU"):
+        why = "a GPU with float16" if policy == "mixed_float16" else "a GPU without fast float16"
+    else:
+        why = ("a CPU with native bf16 (AVX512_BF16/AMX)" if policy == "mixed_bfloat16"
+               else "a CPU without native bf16")
+    return f"precision {policy} (--precision=auto: {why})"

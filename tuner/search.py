@@ -91,7 +91,7 @@ def search(cfg, kind="random", max_trials=8, objective="val_hole_psnr", director
     """Runs (or resumes) a search for `cfg` (from `tfinpaint.config.make`) and exports the best
     model under cfg.export_dir in cfg.export_format; returns (export path, best record). Under
     `cfg.distribute` (or `strategy`) every trial trains on batch_size x replicas images a step."""
-    from tfinpaint import build, distribute
+    from tfinpaint import build, distribute, precision
     from tfinpaint.experiment import export_model
 
     check_objective(cfg, objective)
@@ -103,6 +103,7 @@ def search(cfg, kind="random", max_trials=8, objective="val_hole_psnr", director
     cfg = cfg.resolve(splits, replicas)
     bank = build.masks(cfg)
     train, val = build.pipelines(cfg, splits, build.hole_maker(cfg, bank), replicas)
+    log(f"Trials train in {precision.describe(cfg.precision)}.")
     if distributed:
         log(f"Trials train under {cfg.distribute}: {replicas} replicas x {cfg.batch_size} = "
             f"{cfg.batch_size * replicas} images a step.")
