@@ -1,7 +1,7 @@
 """Time of the DCGAN's protocol evaluation (a latent search per face), before and after the
 faster search settings, on one trained run folder:
 
-    python -m tfinpaint.main --method=dcgan --filters=32 --epochs=3 --model_dir=runs/dcgan_search
+    python -m tfinpaint.main --method=dcgan --filters=32 --epochs=2 --mode=train --model_dir=runs/dcgan_search
     python benchmarks/dcgan_search.py --model_dir=runs/dcgan_search
 
 Each --variants entry is `name[:key=value...]` (search settings, --precision); every variant
