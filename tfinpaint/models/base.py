@@ -117,7 +117,8 @@ class Inpainter(BuiltModel):
         nor backpropagates through the paste. The patch frame is used only where it gives the
         whole image's figures exactly: square holes of hole_size (not a mask bank, whose holes
         are resampled into the patch) and known_weight 0 (the known pixels outside the frame
-        would count otherwise)."""
+        would count otherwise). It is decided from the model's own hole maker: (image, mask)
+        pairs of other compact holes fitted directly get the frame's resampled loss."""
         if not self.patch_frame:
             return images, masks, lambda fills: fills
         with tf.control_dependencies([assert_compact(masks)]):  # as paste_patch would
