@@ -96,7 +96,7 @@ def is_chief(strategy_):
 # Random streams. Every draw takes its key from a (seed, stream) pair, so no two kinds of draw
 # share a Philox key even when their seed generators hold the same state (the hole maker and the
 # CVAE noise are both seeded with --seed, and keras' SeedGenerator.next() only adds [0, 1]).
-HOLE_ROW, HOLE_COLUMN, HOLE_BANK, LATENT, FLIP, STROKES = range(1, 7)
+HOLE_ROW, HOLE_COLUMN, HOLE_BANK, LATENT, FLIP, STROKES, AUGMENT = range(1, 8)
 
 
 def stream_key(seed, stream):

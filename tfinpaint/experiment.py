@@ -18,7 +18,7 @@ from tfinpaint import export as exporter
 from tfinpaint.callbacks import SampleImages, StepCheckpoint, TrainingRecord, scalar
 from tfinpaint.config import architecture_changes
 from tfinpaint.data import take_array
-from tfinpaint.samples import write_samples
+from tfinpaint.samples import tile, write_png, write_samples
 from tfinpaint.utils import ConfigError, atomic_write_text
 
 
@@ -226,6 +226,9 @@ class Experiment:
                                       tf.constant([cfg.seed, 1]))
             outputs = [drawn[:, k] for k in range(cfg.samples)]
         write_samples(path, images.astype(np.float32) / 255.0, masks, *outputs)
+        if hasattr(self.model, "generate"):  # unconditional samples: the DCGAN's G(z)
+            write_png(os.path.join(os.path.dirname(path), "generated.png"),
+                      tile(self.model.generate(64, tf.constant([cfg.seed, 2])).numpy()))
 
     def export(self):
         """Exports the model in cfg.export_format under <export_dir>/<method>."""

@@ -20,6 +20,19 @@ def sample_grid(images, masks, *outputs, scale=None):
     return np.clip(grid * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
+def tile(images, columns=8, scale=2):
+    """uint8 grid of `images` ([N, H, W, 3] in [0, 1]), `columns` to a row, 2 px white gaps."""
+    images = np.asarray(images, np.float32)
+    rows = -(-len(images) // columns)
+    pad = np.ones((rows * columns - len(images), *images.shape[1:]), np.float32)
+    images = np.pad(np.concatenate([images, pad]), ((0, 0), (2, 2), (2, 2), (0, 0)),
+                    constant_values=1.0)
+    grid = np.concatenate([np.concatenate(list(images[r * columns:(r + 1) * columns]), axis=1)
+                           for r in range(rows)], axis=0)
+    grid = grid.repeat(scale, 0).repeat(scale, 1)
+    return np.clip(grid * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
 def write_png(path, grid):
     atomic_write_bytes(path, tf.io.encode_png(grid).numpy())
 

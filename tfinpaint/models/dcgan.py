@@ -3,15 +3,19 @@
 Training: a DCGAN learns complete images (holes play no part). Completion: a batch of latent
 vectors is optimised so G(z) matches the known pixels (contextual L1, each known pixel weighted by
 the share of hole pixels among its 7x7 neighbours) and still fools D (prior loss, weight `lam`),
-with Adam (`z_lr`, `z_beta1`) for `z_steps` steps inside one graph; the best z per image is kept
-and the hole of G(z) is pasted in (with `blend=True`, colour-matched to the hole's border first).
-The exported SavedModel runs the search itself.
+with Adam (`z_lr`, `z_beta1`) for `z_steps` steps inside one graph, from the best of `z_restarts`
+draws per image; the best z per image is kept and the hole of G(z) is pasted in (with
+`blend=True`, Poisson-blended first, as Yeh et al. do). The exported SavedModel runs the search
+itself. Training shows both players DiffAugment'ed images (`diff_augment`, Zhao et al. 2020): with
+a few thousand faces the discriminator otherwise memorises the training set within a few epochs
+and the generator learns speckle.
 """
 import keras
 import tensorflow as tf
 from keras import layers
 
 from tfinpaint import distribute
+from tfinpaint.augment import diff_augment
 from tfinpaint.losses import bce_with_logits as bce, discriminator_accuracy as accuracy
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite
@@ -58,28 +62,55 @@ def contextual_weights(masks, neighbourhood=7):
     return masks * hole_share
 
 
+def poisson_blend(images, fills, masks, iterations=400):
+    """`fills` with a harmonic correction added in the hole, so that the fill's gradients are
+    kept and its values meet the image's at the hole's border (Poisson blending, Perez et al.
+    2003, solved by Jacobi iterations started from the mean border offset)."""
+    known = images - fills
+    w = contextual_weights(masks)
+    offset = tf.reduce_sum(w * known, [1, 2], keepdims=True) / tf.maximum(
+        tf.reduce_sum(w, [1, 2], keepdims=True), 1e-6)
+    kernel = tf.constant([[0, .25, 0], [.25, 0, .25], [0, .25, 0]], tf.float32)
+    kernel = tf.tile(kernel[:, :, None, None], [1, 1, 3, 1])
+
+    def step(i, d):
+        neighbours = tf.nn.depthwise_conv2d(
+            tf.pad(d, [[0, 0], [1, 1], [1, 1], [0, 0]], "SYMMETRIC"), kernel, [1] * 4, "VALID")
+        return i + 1, masks * known + (1.0 - masks) * neighbours
+
+    d = masks * known + (1.0 - masks) * offset
+    _, d = tf.while_loop(lambda i, d: i < iterations, step, (tf.constant(0), d))
+    return tf.clip_by_value(fills + d, 0.0, 1.0)
+
+
 class DCGAN(Adversarial):
     TRACKED = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake")  # no reconstruction loss here
 
     def __init__(self, generator, discriminator, lam=0.1, z_lr=0.01, z_beta1=0.9, z_steps=1000,
                  blend=False, seed=None, val_search_steps=0, z_patience=0, z_tolerance=1e-3,
-                 **kwargs):
+                 z_restarts=1, augment=True, **kwargs):
         """`val_search_steps` > 0: validation also completes its images with a search of that
         many steps and reports `hole_psnr` (what keras-tuner needs to search `lam`).
         `z_patience` > 0: the search stops once no image's loss has improved by more than
-        `z_tolerance` (relative) for that many steps."""
+        `z_tolerance` (relative) for that many steps; the search starts from the best of
+        `z_restarts` draws per image. `augment`: DiffAugment both players' inputs in training."""
         super().__init__(generator, [discriminator], seed=seed, **kwargs)
         self.discriminator = discriminator
         self.latent_dim = generator.input_shape[-1]
         self.lam, self.z_lr, self.z_beta1, self.z_steps = lam, z_lr, z_beta1, z_steps
-        self.z_patience, self.z_tolerance = z_patience, z_tolerance
+        self.z_patience, self.z_tolerance, self.z_restarts = z_patience, z_tolerance, z_restarts
+        self.augment = augment
         self.blend, self.val_search_steps = blend, val_search_steps
         self.noise = keras.random.SeedGenerator(seed)
 
     def gan_losses(self, images, training):
         z = distribute.normal([tf.shape(images)[0], self.latent_dim], self.noise)
-        fake = self.net(z, training=training)
-        real_logits = self.discriminator(to_signed(images), training=training)
+        fake, real = self.net(z, training=training), to_signed(images)
+        if training and self.augment:  # fresh draws for the real and the fake batch
+            key = distribute.stream_key(self.noise.next(), distribute.AUGMENT)
+            keys = tf.random.experimental.stateless_split(key, 2)
+            real, fake = diff_augment(real, keys[0]), diff_augment(fake, keys[1])
+        real_logits = self.discriminator(real, training=training)
         fake_logits = self.discriminator(fake, training=training)
         d_loss = (bce(tf.ones_like(real_logits), real_logits)
                   + bce(tf.zeros_like(fake_logits), fake_logits)) / 2.0
@@ -108,6 +139,12 @@ class DCGAN(Adversarial):
     def preview(self, images, masks):  # a short search: enough to watch training progress
         return composite(images, self.fill(images, masks, steps=min(self.z_steps, 50)), masks)
 
+    def generate(self, n, seed=(0, 0)):
+        """n unconditional samples G(z) in [0, 1], z keyed on `seed` (BatchNorm in inference
+        mode, as in the latent search)."""
+        return to_unit(self.net(tf.random.stateless_normal([n, self.latent_dim], seed),
+                                training=False))
+
     def search_losses(self, z, target, weights):
         """Per-image contextual and prior losses of latent vectors z."""
         generated = self.net(z, training=False)
@@ -120,25 +157,25 @@ class DCGAN(Adversarial):
         """G(z) in [0, 1] for the best z of the latent search (composited by the caller)."""
         best_z, _ = self.search(images, masks, seed, steps)
         generated = to_unit(self.net(best_z, training=False))
-        if not self.blend:
-            return generated
-        # Blend at the border: shift the fill's colour so that, on the known pixels next to the
-        # hole (the contextual weights), it matches the image on average: the constant term of
-        # the Poisson blending Yeh et al. use.
-        w = contextual_weights(masks)
-        offset = tf.reduce_sum(w * (images - generated), [1, 2], keepdims=True) / tf.maximum(
-            tf.reduce_sum(w, [1, 2], keepdims=True), 1e-6)
-        return tf.clip_by_value(generated + offset, 0.0, 1.0)
+        return poisson_blend(images, generated, masks) if self.blend else generated
 
     def search(self, images, masks, seed=(0, 0), steps=None):
         """The latent search: the best z per image and its loss (contextual + lam * prior); the
-        search starts from stateless normal draws keyed on `seed`. With `z_patience`, it ends
+        search starts, per image, from the best (lowest loss) of `z_restarts` stateless normal
+        draws keyed on `seed`. With `z_patience`, it ends
         early once every image has gone that many steps without a relative improvement of
         `z_tolerance` (each image keeps its best z either way)."""
         steps = self.z_steps if steps is None else steps
         target, weights = to_signed(images), contextual_weights(masks)
         batch = tf.shape(images)[0]
-        z = tf.random.stateless_normal([batch, self.latent_dim], seed)
+        z = tf.random.stateless_normal([self.z_restarts * batch, self.latent_dim], seed)
+        if self.z_restarts > 1:
+            tile = [self.z_restarts, 1, 1, 1]
+            contextual, prior, _ = self.search_losses(
+                z, tf.tile(target, tile), tf.tile(weights, tile))
+            loss = tf.reshape(contextual + self.lam * prior, [self.z_restarts, batch])
+            z = tf.reshape(z, [self.z_restarts, batch, self.latent_dim])
+            z = tf.gather(tf.transpose(z, [1, 0, 2]), tf.argmin(loss, axis=0), batch_dims=1)
         m, v = tf.zeros_like(z), tf.zeros_like(z)
         best_z, best_loss = z, tf.fill([batch], float("inf"))
         # Steps since each image last improved by z_tolerance on `mark`, its loss at that time
@@ -191,7 +228,12 @@ class DCGANSettings:
         "for this many steps (0: always z_steps)", lower=0, fill_only=True)
     z_tolerance: float = setting(1e-3, "relative improvement that counts for z_patience",
                                  lower=0.0, upper=1.0, fill_only=True)
-    blend: bool = setting(False, "colour-match the fill to the hole's border", fill_only=True)
+    z_restarts: int = setting(1, "start the latent search from the best of this many draws per "
+                              "image", lower=1, fill_only=True)
+    blend: bool = setting(False, "Poisson-blend the fill into the image (Yeh et al.)",
+                          fill_only=True)
+    diff_augment: bool = setting(True, "training: DiffAugment (colour, translation, cutout) "
+                                 "of the real and fake images both players see")
     val_search_steps: int = setting(
         0, "latent search steps that complete the validation images every epoch, so that "
         "validation reports val_hole_psnr (the tuner's default objective; lam acts only in the "
@@ -205,5 +247,6 @@ def build_dcgan(s, hole_size, image_size, seed, hp=None):
     return DCGAN(dcgan_generator(image_size, s.latent_dim, s.filters),
                  dcgan_discriminator(image_size, s.filters), lam, s.z_lr, s.z_beta1, s.z_steps,
                  s.blend, val_search_steps=s.val_search_steps, z_patience=s.z_patience,
-                 z_tolerance=s.z_tolerance, seed=seed,
+                 z_tolerance=s.z_tolerance, z_restarts=s.z_restarts, augment=s.diff_augment,
+                 seed=seed,
                  hole_size=hole_size, fixed_size=image_size, name="dcgan")
