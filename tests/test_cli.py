@@ -114,7 +114,7 @@ def test_flags_make_the_methods_config():
     flags.FLAGS(["tfinpaint", "--method=dcgan", "--filters=8", "--val_search_steps=5",
                  "--noaugment"])
     cfg = cli.config_from_flags()
-    assert (cfg.model.filters, cfg.model.val_search_steps, cfg.model.z_steps) == (8, 5, 1000)
+    assert (cfg.model.filters, cfg.model.val_search_steps, cfg.model.z_steps) == (8, 5, 300)
     assert (cfg.epochs, cfg.dataset, cfg.learning_rate, cfg.augment) == (25, "faces64", 2e-4, False)
     flags.FLAGS.unparse_flags()
     flags.FLAGS(["tfinpaint", "--method=conv"])

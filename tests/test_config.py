@@ -137,7 +137,8 @@ def test_fill_only_settings_may_change_on_a_trained_run():
     trained = dataclasses.replace(config.make("dcgan", filters=32), image_size=64, hole_size=32)
     old = json.loads(trained.to_json())
     search = dataclasses.replace(config.make("dcgan", filters=32, z_steps=200, z_patience=50,
-                                             lam=0.3, blend=True), image_size=64, hole_size=32)
+                                             lam=0.3, blend=False, z_restarts=8),
+                                  image_size=64, hole_size=32)
     assert config.architecture_changes(old, search) == []
     wider = dataclasses.replace(config.make("dcgan", filters=64), image_size=64, hole_size=32)
     assert config.architecture_changes(old, wider) == ["filters: 32 there, 64 now"]

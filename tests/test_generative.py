@@ -114,7 +114,8 @@ def test_dcgan_trains_and_latent_search_lowers_the_contextual_loss(data_dir, tmp
 
     faces = load_dataset("faces64", data_dir, image_size=32)
     keras.utils.set_random_seed(0)
-    model = models.build("dcgan", 16, image_size=32, seed=0, filters=16, latent_dim=32, z_steps=40)
+    model = models.build("dcgan", 16, image_size=32, seed=0, filters=16, latent_dim=32, z_steps=40,
+                         z_patience=0, blend=False)
     model.compile(keras.optimizers.Adam(2e-4, beta_1=0.5))
     model.build_optimizers()
     g_before = [w.numpy().copy() for w in model.net.trainable_weights]

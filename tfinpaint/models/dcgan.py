@@ -86,8 +86,8 @@ def poisson_blend(images, fills, masks, iterations=400):
 class DCGAN(Adversarial):
     TRACKED = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake")  # no reconstruction loss here
 
-    def __init__(self, generator, discriminator, lam=0.1, z_lr=0.01, z_beta1=0.9, z_steps=1000,
-                 blend=False, seed=None, val_search_steps=0, z_patience=0, z_tolerance=1e-3,
+    def __init__(self, generator, discriminator, lam=0.1, z_lr=0.01, z_beta1=0.9, z_steps=300,
+                 blend=True, seed=None, val_search_steps=0, z_patience=30, z_tolerance=1e-3,
                  z_restarts=1, augment=True, **kwargs):
         """`val_search_steps` > 0: validation also completes its images with a search of that
         many steps and reports `hole_psnr` (what keras-tuner needs to search `lam`).
@@ -222,15 +222,17 @@ class DCGANSettings:
                           fill_only=True)
     z_beta1: float = setting(0.9, "Adam beta1 of the latent search", lower=0.0, upper=0.999999,
                              fill_only=True)
-    z_steps: int = setting(1000, "latent search steps per completion", lower=0, fill_only=True)
+    z_steps: int = setting(300, "latent search steps per completion (most): 300 with z_patience "
+                           "30 scored as 1000 steps did in a quarter of the time", lower=0,
+                           fill_only=True)
     z_patience: int = setting(
-        0, "end the latent search once no image's loss has improved by z_tolerance (relative) "
+        30, "end the latent search once no image's loss has improved by z_tolerance (relative) "
         "for this many steps (0: always z_steps)", lower=0, fill_only=True)
     z_tolerance: float = setting(1e-3, "relative improvement that counts for z_patience",
                                  lower=0.0, upper=1.0, fill_only=True)
     z_restarts: int = setting(1, "start the latent search from the best of this many draws per "
                               "image", lower=1, fill_only=True)
-    blend: bool = setting(False, "Poisson-blend the fill into the image (Yeh et al.)",
+    blend: bool = setting(True, "Poisson-blend the fill into the image (Yeh et al.)",
                           fill_only=True)
     diff_augment: bool = setting(True, "training: DiffAugment (colour, translation, cutout) "
                                  "of the real and fake images both players see")
