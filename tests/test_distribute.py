@@ -24,8 +24,10 @@ FAMILIES = {
     "gan": dict(filters=8, d_filters=8),
     # The two faces methods' own learning rate (2e-4) barely moves their validation losses in
     # 12 steps now that BatchNorm statistics follow the weights (momentum 0.9): 2e-3 does.
+    # DiffAugment off: each replica augments its own images (its own draws, like its noise),
+    # which makes a 12-step GAN loss noisier than the tolerance of the equivalence check.
     "dcgan": dict(dataset="faces64", image_size=32, filters=8, latent_dim=16, z_steps=5,
-                  learning_rate=2e-3),
+                  learning_rate=2e-3, diff_augment=False),
     "context_encoder": dict(dataset="faces64", image_size=32, filters=8, bottleneck=16,
                             d_filters=8, learning_rate=2e-3),
 }
