@@ -11,13 +11,9 @@ def sample_grid(images, masks, *outputs, scale=None):
     per fill (several for methods that draw samples)."""
     images, masks = np.asarray(images, np.float32), np.asarray(masks, np.float32)
     masked = images * masks + (1 - masks)
-    pad = ((0, 0), (2, 2), (2, 2), (0, 0))
-    rows = [np.concatenate(list(np.pad(np.asarray(r, np.float32), pad, constant_values=1.0)),
-                           axis=1) for r in (masked, images, *outputs)]
-    grid = np.concatenate(rows, axis=0)
-    scale = scale or max(1, 128 // images.shape[1])
-    grid = grid.repeat(scale, 0).repeat(scale, 1)
-    return np.clip(grid * 255 + 0.5, 0, 255).astype(np.uint8)
+    rows = [masked, images, *(np.asarray(r, np.float32) for r in outputs)]
+    return tile(np.concatenate(rows), columns=len(images),
+                scale=scale or max(1, 128 // images.shape[1]))
 
 
 def tile(images, columns=8, scale=2):
