@@ -10,7 +10,7 @@ setup(
     packages=find_packages(include=["tfinpaint", "tfinpaint.*", "tuner", "tuner.*", "serving",
                                     "serving.*"]),
     package_data={"serving": ["page/*.html", "page/*.css", "page/*.js", "page/*.svg"]},  # the page
-    python_requires=">=3.10,<3.14",
+    python_requires=">=3.11,<3.14",
     install_requires=[
         "tensorflow>=2.16,<2.22",  # Keras 3 era; tested with 2.21 on CPU
         "keras>=3.3,<4",
@@ -27,8 +27,11 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27",
-                 "selenium>=4.20,<5", "pytest-xdist>=3.5,<4"],  # tests/test_page.py drives Debian's chromium + chromedriver
-        "baselines": ["opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27"],
+                 "pypatchmatch>=2.2,<3", "selenium>=4.20,<5", "pytest-xdist>=3.5,<4"],  # tests/test_page.py drives Debian's chromium + chromedriver
+        # PatchMatch: 2.x wheels carry the compiled library (1.x compiles at import, downloads
+        # on some platforms); 2.x needs Python >= 3.11.
+        "baselines": ["opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27",
+                      "pypatchmatch>=2.2,<3"],
         "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
     },
 )

@@ -30,7 +30,7 @@ def helpfull(module):
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     blocks, name = {}, None
     for line in out.stdout.splitlines():
-        match = re.match(r"  (?:-\S+,)?--(?:\[no\])?(\w+): ", line)
+        match = re.match(r"  (?:-\S+,)?--(?:\[no\])?(\w+):(?: |$)", line)  # long: wrapped
         if match:
             name = match.group(1)
             blocks[name] = line.strip()
@@ -69,7 +69,7 @@ def test_helpfull_shows_every_methods_defaults(helps):
             assert re.search(rf"\b{method.name}\b", main[f.name]), (method.name, main[f.name])
         for name in method.defaults:  # training defaults the method replaces
             assert re.search(rf"\b{method.name}\b", main[name]), (method.name, main[name])
-    assert "(default: 10; context_encoder: 20; dcgan: 25" in main["epochs"]
+    assert re.search(r"\(default: 10; .*context_encoder.*: 20; .*dcgan: 25", main["epochs"])
     assert "ae, conv, cvae, gan" in main["known_weight"]
     assert "in the range [0.0, 1.0]" in main["known_weight"]
 
@@ -156,3 +156,35 @@ def test_xla_setting_reaches_the_compiled_training_step(xla, expected, cars):
 
     cfg = config.make("conv", xla=xla, depth=1, filters=4).resolve(cars)
     assert build.model(cfg).jit_compile is expected
+
+
+def test_capabilities_are_declared_where_methods_register():
+    """Which methods take only compact holes, cannot become TFLite or sample is read from the
+    registry (`register(..., hole_shapes=, tflite=, sampler=)`), not from lists elsewhere; a
+    method name registers once; capabilities are not Config defaults."""
+    from tfinpaint import export
+    from tfinpaint.data import holes
+    from tfinpaint.models import registry
+    from tfinpaint.models.supervised import ConvSettings, build_conv
+
+    specs = models.METHODS.values()
+    assert holes.COMPACT_ONLY_METHODS == tuple(m.name for m in specs if m.hole_shapes == "compact")
+    assert holes.FREEFORM_METHODS == tuple(m.name for m in specs if m.hole_shapes == "freeform")
+    assert {"ae_patch", "cvae_patch", "context_encoder"} <= set(holes.COMPACT_ONLY_METHODS)
+    assert holes.NOT_COMPACT == holes.not_compact_message()
+    assert export.TFLITE_UNSUPPORTED == {m.name: m.tflite for m in specs if m.tflite}
+    assert "ReluGrad" in export.TFLITE_UNSUPPORTED["dcgan"]
+    assert {"cvae", "cvae_patch"} <= set(registry.names(sampler=True))
+    assert "cvae, cvae_patch" in dict((f.name, f) for f in dataclasses.fields(config.Config))[
+        "samples"].metadata["help"]
+    assert not set(registry.CAPABILITIES) & set(config.FIELDS)  # never a method's default
+    with pytest.raises(TypeError, match="'conv' is registered twice"):
+        registry.register("conv", ConvSettings)(build_conv)
+    assert models.get("conv").builder is build_conv
+    with pytest.raises(TypeError, match="hole_shapes must be one of"):
+        registry.register("x", ConvSettings, hole_shapes="square")
+    with pytest.raises(TypeError, match="tflite must be None or why"):
+        registry.register("x", ConvSettings, tflite=True)
+    with pytest.raises(TypeError, match="not capabilities"):
+        registry.names(holes="compact")
+    assert "x" not in models.METHODS

@@ -195,10 +195,10 @@ TINY = {"conv": dict(depth=1, filters=4), "ae": dict(filters=4), "unet": dict(fi
 
 
 def test_every_method_fills_free_form_holes_or_refuses_them(test_cars):
-    """The lists COMPACT_ONLY_METHODS / FREEFORM_METHODS (in the config checks and messages)
-    are what the methods do: the free-form ones fill stroke masks keeping every known pixel;
-    the patch ones refuse them with NOT_COMPACT (nothing is resampled into the patch) and
-    still fill a square."""
+    """The lists COMPACT_ONLY_METHODS / FREEFORM_METHODS (in the config checks and messages; read
+    from each method's registration) are what the methods do: the free-form ones fill stroke
+    masks keeping every known pixel; the patch ones refuse them with NOT_COMPACT (nothing is
+    resampled into the patch) and still fill a square."""
     assert set(COMPACT_ONLY_METHODS) | set(FREEFORM_METHODS) == set(models.METHODS)
     assert not set(COMPACT_ONLY_METHODS) & set(FREEFORM_METHODS)
     images = tf.constant(test_cars[:4], tf.float32) / 255.0
@@ -208,6 +208,8 @@ def test_every_method_fills_free_form_holes_or_refuses_them(test_cars):
         model = models.build(method, 16, image_size=32, seed=0,
                              **{k: v for k, v in TINY[method].items()
                                 if k in {f for f in models.get(method).settings.__dataclass_fields__}})
+        # The sampling capability declared at registration is what the model does.
+        assert models.get(method).sampler == hasattr(model, "sample"), method
         if method in COMPACT_ONLY_METHODS:
             with pytest.raises(tf.errors.InvalidArgumentError) as e:
                 model({"image": images, "mask": strokes})

@@ -257,3 +257,97 @@ def test_dcgan_validation_completes_images_only_when_asked(data_dir):
     assert "hole_psnr" not in scores[0, 0.1] and np.isfinite(scores[0, 0.1]["g_loss"])
     assert np.isfinite(scores[10, 0.1]["hole_psnr"]) and scores[10, 0.1]["hole_psnr"] > 0
     assert scores[10, 0.1]["hole_psnr"] != scores[10, 100.0]["hole_psnr"]
+
+
+def test_adversarial_methods_share_one_step():
+    """gan, context_encoder and dcgan write the hooks only; the step and its order are the
+    base's (`Adversarial.train_step`)."""
+    from tfinpaint.models.base import Adversarial
+    from tfinpaint.models.context_encoder import ContextEncoder
+    from tfinpaint.models.dcgan import DCGAN
+    from tfinpaint.models.gan import CompletionGAN
+
+    for cls, order in ((CompletionGAN, "alternating"), (ContextEncoder, "simultaneous"),
+                       (DCGAN, "simultaneous")):
+        assert issubclass(cls, Adversarial) and "train_step" not in vars(cls), cls
+        assert {"discriminator_loss", "generator_loss"} <= set(vars(cls)), cls
+        assert cls.update_order == order and order in Adversarial.UPDATE_ORDERS
+
+
+def test_adversarial_losses():
+    from tfinpaint import losses
+
+    rng = np.random.default_rng(0)
+    real = tf.constant(rng.normal(size=(4, 3, 3, 1)), tf.float32)
+    fake = tf.constant(rng.normal(size=(4, 3, 3, 1)), tf.float32)
+    close = dict(rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(losses.nonsaturating_generator(fake),
+                               tf.reduce_mean(tf.nn.softplus(-fake)), **close)
+    np.testing.assert_allclose(
+        losses.nonsaturating_discriminator(real, fake),
+        (tf.reduce_mean(tf.nn.softplus(-real)) + tf.reduce_mean(tf.nn.softplus(fake))) / 2, **close)
+    # fake_weights: the share of each fake output that is fake (the rest real).
+    ones, zeros = tf.ones([4, 3, 3, 1]), tf.zeros([4, 1, 1, 1])
+    np.testing.assert_array_equal(losses.nonsaturating_discriminator(real, fake, ones),
+                                  losses.nonsaturating_discriminator(real, fake))
+    np.testing.assert_allclose(
+        losses.nonsaturating_discriminator(real, fake, zeros),
+        (tf.reduce_mean(tf.nn.softplus(-real)) + tf.reduce_mean(tf.nn.softplus(-fake))) / 2,
+        **close)
+    np.testing.assert_allclose(losses.least_squares_generator(fake),
+                               np.mean((fake.numpy() - 1) ** 2), **close)
+    np.testing.assert_allclose(losses.least_squares_discriminator(real, fake),
+                               (np.mean((real.numpy() - 1) ** 2) + np.mean(fake.numpy() ** 2)) / 2,
+                               **close)
+    # Feature matching: mean over layers of the mean L1; no gradient through the real features.
+    r = [tf.Variable(rng.normal(size=(2, 4, 4, 3)), dtype=tf.float32), tf.Variable([[1.0, 2.0]])]
+    f = [tf.Variable(rng.normal(size=(2, 4, 4, 3)), dtype=tf.float32), tf.Variable([[0.0, 0.0]])]
+    with tf.GradientTape() as tape:
+        matching = losses.feature_matching(r, f)
+    expected = (np.mean(np.abs(r[0].numpy() - f[0].numpy())) + 1.5) / 2
+    np.testing.assert_allclose(matching, expected, **close)
+    grads = tape.gradient(matching, r + f)
+    assert grads[0] is None and grads[1] is None and grads[2] is not None
+    with pytest.raises(ValueError, match="as many real as fake"):
+        losses.feature_matching(r, f[:1])
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_r1_penalty_in_graph_mode_and_mixed_precision(policy):
+    """gamma / 2 * E||grad_x D(x)||^2: for D(x) = <w, x> + b the gradient is w in every image;
+    computed inside a tf.function under the discriminator's tape, its gradient reaches the
+    weights (second order), in float32 under a bfloat16 policy too."""
+    from tfinpaint import losses
+
+    previous = keras.config.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((4, 4, 3))
+        x = keras.layers.Conv2D(2, 3, padding="same", activation="tanh")(inputs)
+        d = keras.Model(inputs, keras.layers.Dense(1, dtype="float32")(keras.layers.Flatten()(x)))
+        linear = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+                                   keras.layers.Dense(1)])
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    images = tf.constant(np.random.default_rng(0).random((8, 4, 4, 3)), tf.float32)
+
+    @tf.function
+    def step(model, gamma):
+        with tf.GradientTape() as tape:
+            penalty, outputs = losses.r1_penalty(lambda x: model(x, training=True), images,
+                                                 gamma, with_outputs=True)
+        return penalty, outputs, tape.gradient(penalty, model.trainable_weights)
+
+    penalty, outputs, grads = step(linear, 10.0)
+    assert penalty.dtype == tf.float32 and outputs.shape == (8, 1)
+    w = tf.cast(linear.layers[-1].kernel, tf.float32).numpy()
+    np.testing.assert_allclose(penalty, 10.0 / 2 * np.sum(w ** 2),
+                               rtol=1e-6 if policy == "float32" else 2e-2)
+    penalty, _, grads = step(d, 1.0)
+    assert np.isfinite(penalty.numpy()) and penalty > 0
+    # Every weight but the last bias (which no gradient with respect to x depends on).
+    assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads[:-1]), grads
+    # Several discriminators: their penalties add up.
+    both = tf.function(lambda: losses.r1_penalty(lambda x: [linear(x), linear(x)], images))()
+    np.testing.assert_allclose(both, 2 * losses.r1_penalty(linear, images), rtol=1e-6)

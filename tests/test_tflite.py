@@ -10,7 +10,7 @@ from tfinpaint import evaluate, export, metrics, models
 
 TINY = {  # small versions of each method (conversion is the same at any width)
     "conv": dict(depth=2, filters=8), "ae": {}, "ae_patch": {}, "cvae": dict(latent_dim=8),
-    "cvae_patch": dict(latent_dim=8), "gan": dict(filters=8),
+    "cvae_patch": dict(latent_dim=8), "gan": dict(filters=8), "unet": dict(filters=8),
     "context_encoder": dict(image_size=32, filters=16, bottleneck=32, d_filters=16),
 }
 
@@ -74,6 +74,12 @@ def test_fixed_size_and_batch(tmp_path):
     assert export.export_tflite(cvae, str(tmp_path), variants=["float32"])["float32"].endswith(
         "cvae_32x32_float32.tflite")  # fixed-size models default to their own size
     assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
+
+
+def test_every_method_converts_or_says_why():
+    """TINY above holds every method that converts; the others declare why at registration."""
+    assert set(TINY) | set(export.TFLITE_UNSUPPORTED) == set(models.METHODS)
+    assert not set(TINY) & set(export.TFLITE_UNSUPPORTED)
 
 
 def test_dcgan_has_no_tflite_form(tmp_path):

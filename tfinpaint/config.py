@@ -13,10 +13,9 @@ import os
 
 from tfinpaint import distribute, models
 from tfinpaint import precision as policies
-from tfinpaint.data.holes import COMPACT_FILL, COMPACT_ONLY_METHODS, FREEFORM_METHODS, KINDS
-from tfinpaint.evaluate import CLASSICAL, FREEFORM, HOLES
-from tfinpaint.export import TFLITE_UNSUPPORTED
-from tfinpaint.models.registry import check, setting
+from tfinpaint.data.holes import COMPACT_FILL, KINDS, compact_only_methods, freeform_methods
+from tfinpaint.evaluate import CLASSICAL, CLASSICAL_CHOICES, FREEFORM, HOLES
+from tfinpaint.models.registry import check, names, setting
 from tfinpaint.utils import ConfigError
 
 # Settings that define the network's weights: a model_dir trained with others cannot resume.
@@ -36,8 +35,10 @@ class Config:
     method: str = _training("conv", "Inpainting method (tuner.search: the method whose settings "
                             "are searched).", choices=tuple(sorted(models.METHODS)))
     # --- data
-    dataset: str = _data("cifar10_cars", "cifar10_cars, cifar10, faces64, tfds:NAME[/SPLIT], "
-                         "npz:PATH[:KEY] or folder:PATH.")
+    dataset: str = _data("cifar10_cars", "cifar10_cars, cifar10, faces64, photos (the data "
+                         "directory's photos/train and photos/test, random crops), "
+                         "places365_small, tfds:NAME[/SPLIT], npz:PATH[:KEY] or folder:PATH "
+                         "(photos of any size: random crops, at a random scale, when training).")
     data_dir: str = _data(None, "Folder searched first for <dataset>.npz files.",
                           default_text="$TFINPAINT_DATA_DIR")
     image_size: int = _data(None, "Resize images to this side.", lower=2,
@@ -55,8 +56,10 @@ class Config:
     holes_kind: str = _data(
         "square", "Training holes: square (one --hole_size square per image), strokes (brush "
         "strokes: random walks with random widths), blotches (ellipses and boxes), freeform "
-        "(strokes and blotches) or mixed (per image, a square or a freeform mask). Patch methods "
-        f"({', '.join(COMPACT_ONLY_METHODS)}) take square only.", choices=KINDS)
+        "(strokes and blotches), mixed (per image, a square or a freeform mask), or the photo "
+        "families thin, medium, thick (LaMa's evaluation masks, sized for the image; their own "
+        "areas, not --hole_area_*) and photo (one of the three per image). Patch methods "
+        f"({', '.join(compact_only_methods())}) take square only.", choices=KINDS)
     hole_area_min: float = _data(0.1, "Free-form holes (--holes_kind other than square): the "
                                  "smallest hole area, as a share of the image.",
                                  lower=0.01, upper=0.75)
@@ -109,8 +112,8 @@ class Config:
                               choices=HOLES, group="evaluation")
     classical: tuple = setting(CLASSICAL, "Classical methods scored beside the model (empty for "
                                "none).", group="evaluation")
-    samples: int = setting(1, "Methods that sample (cvae, cvae_patch): fills drawn per image in "
-                           "samples.png.", lower=1, group="evaluation")
+    samples: int = setting(1, f"Methods that sample ({', '.join(names(sampler=True))}): fills "
+                           "drawn per image in samples.png.", lower=1, group="evaluation")
     # --- the run folder (tfinpaint.main)
     model_dir: str = setting(None, "Run folder.", group="run", default_text="runs/<method>")
     checkpoint_every_steps: int = setting(200, "Also checkpoint every N training steps (a killed "
@@ -155,30 +158,31 @@ class Config:
 
     def check(self):
         check(self, dataclasses.fields(self))
-        unknown = [c for c in self.classical if c not in CLASSICAL]
+        unknown = [c for c in self.classical if c not in CLASSICAL_CHOICES]
         if unknown:
             raise ConfigError(f"unknown classical methods {unknown}; choose from "
-                              f"{list(CLASSICAL)}.")
+                              f"{list(CLASSICAL_CHOICES)}.")
         if self.hole_area_min > self.hole_area_max:
             raise ConfigError(f"hole_area_min ({self.hole_area_min}) is larger than "
                               f"hole_area_max ({self.hole_area_max}).")
         free = [f"--holes_kind={self.holes_kind}"] if self.holes_kind != "square" else []
         free += [f"--eval_holes={self.eval_holes}"] if self.eval_holes in FREEFORM else []
-        if free and self.method in COMPACT_ONLY_METHODS:
+        method = models.get(self.method)  # its capabilities, declared where it is registered
+        if free and method.hole_shapes == "compact":
             raise ConfigError(
                 f"{' and '.join(free)}: {self.method} is a patch method: it fills one compact "
                 f"hole per image (its pixels fill at least {COMPACT_FILL:.0%} of its bounding "
                 "box), not free-form holes. Methods that train on and fill free-form holes: "
-                f"{', '.join(FREEFORM_METHODS)}.")
-        if self.export_format == "tflite" and self.method in TFLITE_UNSUPPORTED:
+                f"{', '.join(freeform_methods())}.")
+        if self.export_format == "tflite" and method.tflite:
             raise ConfigError(f"--export_format=tflite: {self.method} cannot be exported to "
-                              f"TFLite: {TFLITE_UNSUPPORTED[self.method]}")
+                              f"TFLite: {method.tflite}")
         if self.export_format == "tflite" and policies.resolve(self.precision) != "float32":
             raise ConfigError("--export_format=tflite needs float32 layers (TFLite's built-in "
                               f"ops), not --precision={self.precision}: train with it, then "
                               "export with --mode=export --precision=float32 "
                               "--export_format=tflite (the checkpoint is the same).")
-        if self.model is None or not isinstance(self.model, models.get(self.method).settings):
+        if self.model is None or not isinstance(self.model, method.settings):
             raise ConfigError(f"the config of {self.method} needs its settings: make it with "
                               "tfinpaint.config.make.")
 

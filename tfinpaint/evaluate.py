@@ -25,7 +25,12 @@ from tfinpaint import metrics, realism
 from tfinpaint.data.holes import NOT_COMPACT
 from tfinpaint.utils import atomic_write_text
 
-CLASSICAL = ("mean", "telea", "ns", "biharmonic")
+CLASSICAL = ("mean", "telea", "ns", "biharmonic")  # the rows every protocol shows by default
+# ... and every classical method there is: PatchMatch (Barnes et al. 2009, pypatchmatch) copies
+# real texture into the hole; seconds per photo, so it is asked for by name.
+CLASSICAL_CHOICES = CLASSICAL + ("patchmatch",)
+PATCHMATCH_RADIUS = 3  # pypatchmatch's patch_size: 7x7 patches
+PATCHMATCH_SEED = 0
 REAL = "real (2nd sample)"  # the noise-floor row: SWD of real images that are not the truth
 DRAWS = 4  # draws per image for the diversity of methods that sample
 
@@ -191,6 +196,13 @@ def classical_fill(name, image, hole):
 
         flag = cv2.INPAINT_TELEA if name == "telea" else cv2.INPAINT_NS
         return cv2.inpaint(masked, hole.astype(np.uint8), 3, flag)
+    if name == "patchmatch":
+        import patchmatch
+
+        if not patchmatch.patchmatch_available:
+            raise ImportError("pypatchmatch's native library did not load")
+        patchmatch.set_random_seed(PATCHMATCH_SEED)  # a global of the library: set per call
+        return patchmatch.inpaint(masked, hole, patch_size=PATCHMATCH_RADIUS)
     if name == "biharmonic":
         from skimage.restoration import inpaint_biharmonic
 

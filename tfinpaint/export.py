@@ -224,12 +224,21 @@ def export(model, base_dir, image_size=None, version=None, extra_files=None):
 # --- TFLite (LiteRT) ------------------------------------------------------------------------
 
 TFLITE_VARIANTS = ("float32", "dynamic_range")
-TFLITE_UNSUPPORTED = {  # model.name -> why its conversion fails (added to the converter's error)
-    "dcgan": "its fill is a per-image latent search inside the graph (a tf.while_loop over Adam "
-             "steps on the gradients of the generator and discriminator, from a seeded random "
-             "start): TFLite's built-in ops have no gradient ops (ReluGrad, LeakyReluGrad, "
-             "StridedSliceGrad) nor stateless random normals. Serve its SavedModel instead.",
-}
+
+
+def tflite_unsupported():
+    """{method name: why its TFLite conversion fails} (added to the converter's error), as each
+    method declares where it is registered (`tflite=`). Also the module attribute
+    TFLITE_UNSUPPORTED."""
+    from tfinpaint.models import registry
+
+    return {m.name: m.tflite for m in registry.registered() if m.tflite}
+
+
+def __getattr__(name):
+    if name == "TFLITE_UNSUPPORTED":  # read from the registry when asked for
+        return tflite_unsupported()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class TFLiteExportError(ValueError):
@@ -263,7 +272,7 @@ def export_tflite(model, base_dir, image_size=None, variants=TFLITE_VARIANTS, na
     interpreter: `Interpreter(model_path=...).get_signature_runner()(image=..., mask=...)`.
     Only TFLite's built-in ops are used, so any LiteRT runtime runs the files without the Flex
     delegate. Raises TFLiteExportError, naming the ops, for a model that needs others: `dcgan`
-    (see TFLITE_UNSUPPORTED), and any model whose graph TFLite cannot express.
+    (see `tflite_unsupported`), and any model whose graph TFLite cannot express.
     """
     name = name or model.name
     unknown = set(variants) - set(TFLITE_VARIANTS)
@@ -297,7 +306,7 @@ def export_tflite(model, base_dir, image_size=None, variants=TFLITE_VARIANTS, na
                 flatbuffer = converter.convert()
             except Exception as e:  # the converter's own ConverterError (class path varies)
                 ops = re.search(r"TF Select ops: ([^\n]*)", str(e))
-                why = TFLITE_UNSUPPORTED.get(model.name, "")
+                why = tflite_unsupported().get(model.name, "")
                 raise TFLiteExportError(
                     f"{name} cannot be converted to TFLite with built-in ops only"
                     + (f" (it needs {ops.group(1)})" if ops else f": {str(e)[-500:]}")

@@ -13,6 +13,9 @@ Kinds of holes (`KINDS`, `--holes_kind`):
   them make unions of boxes and ellipses.
 - freeform: strokes and blotches mixed in one mask (each element a stroke with probability 0.7).
 - mixed: per image, a square (probability 1/3) or a freeform mask.
+- thin, medium, thick, photo: the photo families of LaMa's evaluation masks, sized for the image
+  (`tfinpaint.data.photo_holes`; photo: one of the three per image). Their areas are the
+  families' own, not `area`.
 Every non-square kind hits a target hole area: each image draws a target uniformly in
 `area` = (low, high) (fractions of the image) and a number of candidate elements that
 grows with `high` (`element_counts`); the mask
@@ -24,9 +27,10 @@ import math
 import keras
 import tensorflow as tf
 
+from tfinpaint.data.photo_holes import PHOTO_KINDS, photo_masks
 from tfinpaint.distribute import HOLE_BANK, HOLE_COLUMN, HOLE_ROW, STROKES, stream_key
 
-KINDS = ("square", "strokes", "blotches", "freeform", "mixed")
+KINDS = ("square", "strokes", "blotches", "freeform", "mixed") + PHOTO_KINDS
 AREA = (0.1, 0.4)  # default target hole area of the non-square kinds (fractions of the image)
 VERTICES = (4, 8)  # vertices per stroke (3-7 segments)
 TURN = 1.2  # radians: the most a stroke turns at a vertex
@@ -38,13 +42,46 @@ SQUARE_SHARE = 1 / 3  # mixed: share of the images that get a square
 # Patch methods fill one compact hole: its pixels must fill at least this share of its bounding
 # box (a square 100%, a disc 79%; a thin stroke or two distant squares far less).
 COMPACT_FILL = 0.5
-COMPACT_ONLY_METHODS = ("ae_patch", "cvae_patch", "context_encoder")
-FREEFORM_METHODS = ("conv", "ae", "unet", "gan", "cvae", "dcgan")
-NOT_COMPACT = (
-    "this model is a patch method (" + ", ".join(COMPACT_ONLY_METHODS) + "): it fills one "
-    f"compact hole per image, whose pixels fill at least {COMPACT_FILL:.0%} of its bounding box, "
-    "and this mask's hole does not (free-form strokes, or several holes). Methods that fill "
-    "free-form holes: " + ", ".join(FREEFORM_METHODS) + ".")
+
+
+# Which methods fill which holes is declared where each method is registered (`hole_shapes`,
+# tfinpaint.models.registry). The method modules import this one, so the lists are read from the
+# registry when first used: as functions, or as the module attributes COMPACT_ONLY_METHODS,
+# FREEFORM_METHODS and NOT_COMPACT (see __getattr__), in registration order.
+def compact_only_methods():
+    """The patch methods: each fills one compact hole per image (and trains on squares)."""
+    from tfinpaint.models import registry
+
+    return registry.names(hole_shapes="compact")
+
+
+def freeform_methods():
+    """The methods that train on and fill holes of any shape."""
+    from tfinpaint.models import registry
+
+    return registry.names(hole_shapes="freeform")
+
+
+def not_compact_message():
+    """What a patch method says when a mask's hole is not one compact hole (`assert_compact`).
+    Exported SavedModels hold it, and `tfinpaint.evaluate.refused` recognises it by its first
+    60 characters: the patch methods' names and their order must stay."""
+    return ("this model is a patch method (" + ", ".join(compact_only_methods()) + "): it fills one "
+            f"compact hole per image, whose pixels fill at least {COMPACT_FILL:.0%} of its "
+            "bounding box, and this mask's hole does not (free-form strokes, or several holes). "
+            "Methods that fill free-form holes: " + ", ".join(freeform_methods()) + ".")
+
+
+_FROM_REGISTRY = {"COMPACT_ONLY_METHODS": compact_only_methods,
+                  "FREEFORM_METHODS": freeform_methods, "NOT_COMPACT": not_compact_message}
+
+
+def __getattr__(name):
+    """COMPACT_ONLY_METHODS, FREEFORM_METHODS (tuples of names) and NOT_COMPACT (a str), read from
+    the registry when asked for (`from tfinpaint.data.holes import NOT_COMPACT` too)."""
+    if name in _FROM_REGISTRY:
+        return _FROM_REGISTRY[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def square_masks(batch, height, width, hole_size, seed, center=False):
@@ -104,7 +141,7 @@ def assert_compact(masks):
     """An assertion (for control dependencies) that every mask holds one compact hole (see
     COMPACT_FILL) or none; it fails with NOT_COMPACT. Under XLA it is skipped."""
     ok = tf.reduce_all(hole_fill_ratio(masks) >= COMPACT_FILL)
-    return tf.debugging.Assert(ok, [NOT_COMPACT])
+    return tf.debugging.Assert(ok, [not_compact_message()])
 
 
 def _stream(seed, n):
@@ -241,8 +278,8 @@ def freeform_masks(batch, height, width, seed, kind="freeform", area=AREA, hole_
     TensorFlow's stateless generators give other bits than on the CPU kernels, so a jit-compiled
     train_step (GPUs) draws other, equally distributed holes than the tf.data map (each path is
     repeatable on its own)."""
-    if kind not in KINDS[1:]:
-        raise ValueError(f"free-form kind must be one of {KINDS[1:]}, got {kind!r}")
+    if kind not in KINDS[1:5]:
+        raise ValueError(f"free-form kind must be one of {KINDS[1:5]}, got {kind!r}")
     low, high = float(area[0]), float(area[1])
     if not 0.0 < low <= high < 1.0:
         raise ValueError(f"hole area range must satisfy 0 < low <= high < 1, got {area}")
@@ -322,6 +359,8 @@ class HoleMaker(keras.layers.Layer):
         if self.kind != "square":
             if images.shape[1] is None or images.shape[2] is None:
                 raise ValueError("free-form holes need images of a static height and width")
+            if self.kind in PHOTO_KINDS:
+                return photo_masks(batch, height, width, seed, self.kind)
             return freeform_masks(batch, height, width, seed, self.kind, self.area,
                                   self.hole_size)
         return square_masks(batch, height, width, self.hole_size, seed, self.mode == "center")

@@ -1,6 +1,9 @@
 """Method registry: `build(name, hole_size, ...)` makes any method by its --method name."""
-# Importing the method modules registers them.
-from tfinpaint.models import context_encoder, cvae, dcgan, gan, supervised, unet  # noqa: F401
+# Importing the method modules registers them, in this order: the lists derived from the registry
+# (tfinpaint.data.holes' COMPACT_ONLY_METHODS, FREEFORM_METHODS and the NOT_COMPACT message, which
+# exported SavedModels hold and evaluate.refused recognises by its start) keep it. Add new
+# methods at the end.
+from tfinpaint.models import supervised, unet, gan, cvae, dcgan, context_encoder  # noqa: F401
 from tfinpaint.models.base import (Inpainter, composite, crop_patch, hole_window, model_input,
                                    paste_patch)
 from tfinpaint.models.registry import METHODS, build, get

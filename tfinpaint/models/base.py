@@ -1,7 +1,8 @@
 """What every method shares: the 4-channel input, compositing, hole making, train/test steps.
 
 A method module builds a functional `net` (4-channel input -> fill) and, where it differs,
-overrides `fill` (how the net's output becomes a full-size fill) or `train_step`.
+overrides `fill` (how the net's output becomes a full-size fill) or `train_step`; an adversarial
+method writes `Adversarial`'s hooks (generate_fake, discriminator_loss, generator_loss) instead.
 """
 import keras
 import tensorflow as tf
@@ -187,10 +188,45 @@ class Inpainter(BuiltModel):
 
 class Adversarial(Inpainter):
     """Methods with discriminators: their own optimizer (a copy of the generator's unless given,
-    checkpointed beside it). `loss` stays the reconstruction loss, as in validation; the players'
-    losses are logged as `g_loss` and `d_loss`. Subclasses set `self.discriminators`."""
+    checkpointed beside it) and one training step for all of them. `loss` stays the
+    reconstruction loss, as in validation; the players' losses are logged as `g_loss` and
+    `d_loss`. A method passes its discriminators to __init__ and writes three hooks:
+
+        fills, fake = generate_fake(images, masks, training)
+            fills: the full-size [0, 1] fill (None for a generator of whole images, the DCGAN's);
+            fake: what the discriminators judge (default: the composited image).
+        d_loss, logs = discriminator_loss(images, fake, masks)
+        g_loss, logs = generator_loss(images, fills, fake, masks)
+
+    `logs` are further scalars to track (names in `TRACKED`; the generator's `loss`, the
+    reconstruction loss, among them). Losses: `tfinpaint.losses` (non-saturating, least squares,
+    R1, feature matching). The update order (`train_step`), `update_order = "alternating"`:
+
+      (a) fills, fake = generate_fake(images, masks, training=True), outside any tape;
+      (b) under a tape: discriminator_loss(images, fake, masks); the discriminators are updated;
+      (c) under a tape: fills and fake generated again (training=True), generator_loss(images,
+          fills, fake, masks) against the updated discriminators; the generator is updated;
+      (d) record: g_loss, d_loss, both hooks' logs and, with fills, the hole PSNR of the
+          composited fills of (c).
+
+    Two variants of it, for methods that run their generator once per step:
+    - "one_pass": (a) runs under the generator's tape and (c) reuses it: the discriminators are
+      updated on `fake` detached (stop_gradient), then the generator's loss on the same fills
+      faces the updated discriminators. The same figures as "alternating" for a generator
+      without noise or BatchNorm, for one generator pass instead of two.
+    - "simultaneous" (the DCGAN and the context encoder, as they have always trained here):
+      (a), (b) and (c) share one `generate_fake` and one persistent tape (both losses computed
+      before either update); then the discriminators and the generator are updated, both from
+      gradients at the pre-update weights. Noise (z, augmentation, dropout) is drawn and
+      BatchNorm statistics are updated once per step.
+
+    `conditional = False`: the generator does not see the holes (the DCGAN learns whole images
+    from noise), so training makes none and the hooks get masks=None."""
 
     TRACKED = ("loss", "g_loss", "d_loss", "adversarial", "d_acc_real", "d_acc_fake")
+    UPDATE_ORDERS = ("alternating", "one_pass", "simultaneous")
+    update_order = "alternating"
+    conditional = True
 
     def __init__(self, net, discriminators, **kwargs):
         super().__init__(net, **kwargs)
@@ -218,6 +254,73 @@ class Adversarial(Inpainter):
 
     def update_generator(self, tape, g_loss):
         self.minimize(tape, g_loss, self.optimizer, self.net.trainable_variables)
+
+    # --- the hooks
+
+    def generate_fake(self, images, masks, training=False):
+        """(fills, fake): the full-size fill, and what the discriminators judge (here the
+        composited image)."""
+        fills = self.fill(images, masks, training=training)
+        return fills, composite(images, fills, masks)
+
+    def discriminator_loss(self, images, fake, masks):
+        """(d_loss, logs) of the discriminators on the real `images` and on `fake`."""
+        raise NotImplementedError
+
+    def generator_loss(self, images, fills, fake, masks):
+        """(g_loss, logs) of the generator for `fills` / `fake` (from `generate_fake`)."""
+        raise NotImplementedError
+
+    # --- the step
+
+    def scalars(self, g_loss, d_loss, g_logs, d_logs):
+        """The step's scalars by name, in `TRACKED`'s order."""
+        values = {"g_loss": g_loss, "d_loss": d_loss, **g_logs, **d_logs}
+        unknown = sorted(set(values) - set(self.TRACKED))
+        if unknown:
+            raise KeyError(f"{self.name} logs {unknown}, which are not in its TRACKED")
+        return {n: values[n] for n in self.TRACKED if n in values}
+
+    def train_step(self, data):
+        """One update of each player, in `update_order` (see the class docstring)."""
+        if self.update_order not in self.UPDATE_ORDERS:
+            raise ValueError(f"{self.name}: update_order must be one of {self.UPDATE_ORDERS}, "
+                             f"got {self.update_order!r}")
+        if self.conditional:
+            images, masks = self.unpack(data)
+        else:  # whole images only: no holes drawn
+            images, masks = (data[0] if isinstance(data, (tuple, list)) else data), None
+        if self.update_order == "simultaneous":
+            with tf.GradientTape(persistent=True) as tape:
+                fills, fake = self.generate_fake(images, masks, training=True)
+                d_loss, d_logs = self.discriminator_loss(images, fake, masks)
+                g_loss, g_logs = self.generator_loss(images, fills, fake, masks)
+            self.update_discriminators(tape, d_loss)
+            self.update_generator(tape, g_loss)
+            del tape
+        elif self.update_order == "one_pass":
+            with tf.GradientTape() as g_tape:
+                fills, fake = self.generate_fake(images, masks, training=True)  # (a)
+                with g_tape.stop_recording():  # (b)
+                    with tf.GradientTape() as d_tape:
+                        d_loss, d_logs = self.discriminator_loss(
+                            images, tf.nest.map_structure(tf.stop_gradient, fake), masks)
+                    self.update_discriminators(d_tape, d_loss)
+                g_loss, g_logs = self.generator_loss(images, fills, fake, masks)  # (c)
+            self.update_generator(g_tape, g_loss)
+        else:
+            _, fake = self.generate_fake(images, masks, training=True)  # (a)
+            with tf.GradientTape() as tape:  # (b)
+                d_loss, d_logs = self.discriminator_loss(images, fake, masks)
+            self.update_discriminators(tape, d_loss)
+            with tf.GradientTape() as tape:  # (c)
+                fills, fake = self.generate_fake(images, masks, training=True)
+                g_loss, g_logs = self.generator_loss(images, fills, fake, masks)
+            self.update_generator(tape, g_loss)
+        scalars = self.scalars(g_loss, d_loss, g_logs, d_logs)  # (d)
+        if fills is None:
+            return self.record(scalars)
+        return self.record(scalars, images, composite(images, fills, masks), masks, ["hole_psnr"])
 
 
 def hole_frame(masks, hole_size):

@@ -15,8 +15,9 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from tfinpaint.losses import least_squares_discriminator, least_squares_generator
 from tfinpaint.models import hparams
-from tfinpaint.models.base import Adversarial, composite, crop_patch, paste_patch
+from tfinpaint.models.base import Adversarial, crop_patch, paste_patch
 from tfinpaint.models.layers import batch_norm, output_conv, patch_side, to_signed, to_unit
 from tfinpaint.models.registry import register, setting, settings
 from tfinpaint.utils import ConfigError
@@ -58,6 +59,11 @@ def patch_discriminator(patch=64, filters=64):
 
 
 class ContextEncoder(Adversarial):
+    """Both players from one forward pass per step (update_order "simultaneous"); the
+    discriminator judges the hole patch (real: the image's own patch), least squares."""
+
+    update_order = "simultaneous"
+
     def __init__(self, generator, discriminator, adversarial_weight=0.001, **kwargs):
         super().__init__(generator, [discriminator], **kwargs)
         self.discriminator, self.adversarial_weight = discriminator, adversarial_weight
@@ -68,29 +74,28 @@ class ContextEncoder(Adversarial):
         return self.net(x, training=training)
 
     def fill(self, images, masks, training=False):
-        return to_unit(paste_patch(self.patch(images, masks, training), masks, self.hole_size))
+        return self.generate_fake(images, masks, training)[0]
 
-    def train_step(self, data):
-        images, masks = self.unpack(data)
+    def generate_fake(self, images, masks, training=False):
+        """The full-size fill and the generated patch (what the discriminator judges)."""
+        fake = self.patch(images, masks, training)
+        return to_unit(paste_patch(fake, masks, self.hole_size)), fake
+
+    def discriminator_loss(self, images, fake, masks):
         real = crop_patch(to_signed(images), masks, self.net.output_shape[1], self.hole_size)
-        with tf.GradientTape(persistent=True) as tape:
-            fake = self.patch(images, masks, training=True)
-            real_score = self.discriminator(real, training=True)
-            fake_score = self.discriminator(tf.stop_gradient(fake), training=True)
-            d_loss = (tf.reduce_mean(tf.square(real_score - 1.0))
-                      + tf.reduce_mean(tf.square(fake_score))) / 2.0
-            adversarial = tf.reduce_mean(tf.square(self.discriminator(fake, training=True) - 1.0))
-            fills = to_unit(paste_patch(fake, masks, self.hole_size))
-            reconstruction = self.reconstruction_loss(images, fills, masks)
-            w = self.adversarial_weight
-            g_loss = w * adversarial + (1.0 - w) * reconstruction
-        self.update_discriminators(tape, d_loss)
-        self.update_generator(tape, g_loss)
-        return self.record(dict(loss=reconstruction, g_loss=g_loss, d_loss=d_loss,
-                                adversarial=adversarial,
-                                d_acc_real=tf.reduce_mean(tf.cast(real_score > 0.5, tf.float32)),
-                                d_acc_fake=tf.reduce_mean(tf.cast(fake_score < 0.5, tf.float32))),
-                           images, composite(images, fills, masks), masks, ["hole_psnr"])
+        real_score = self.discriminator(real, training=True)
+        fake_score = self.discriminator(tf.stop_gradient(fake), training=True)
+        return least_squares_discriminator(real_score, fake_score), dict(
+            d_acc_real=tf.reduce_mean(tf.cast(real_score > 0.5, tf.float32)),
+            d_acc_fake=tf.reduce_mean(tf.cast(fake_score < 0.5, tf.float32)))
+
+    def generator_loss(self, images, fills, fake, masks):
+        """w * adversarial (least squares) + (1 - w) * the reconstruction loss."""
+        adversarial = least_squares_generator(self.discriminator(fake, training=True))
+        reconstruction = self.reconstruction_loss(images, fills, masks)
+        w = self.adversarial_weight
+        return w * adversarial + (1.0 - w) * reconstruction, dict(loss=reconstruction,
+                                                                  adversarial=adversarial)
 
 
 @settings
@@ -102,8 +107,9 @@ class ContextEncoderSettings:
     d_filters: int = setting(64, "the PatchGAN discriminator's first width (doubling)", lower=1)
 
 
-@register("context_encoder", ContextEncoderSettings, learning_rate=2e-4, beta_1=0.5, loss="l1",
-          dataset="faces64", image_size=128, hole_fraction=0.5, eval_holes="center", epochs=20)
+@register("context_encoder", ContextEncoderSettings, hole_shapes="compact", learning_rate=2e-4,
+          beta_1=0.5, loss="l1", dataset="faces64", image_size=128, hole_fraction=0.5,
+          eval_holes="center", epochs=20)
 def build_context_encoder(s, hole_size, image_size, known_weight, loss, seed, hp=None):
     alpha = hparams.choice(hp, "alpha", hparams.ALPHAS, s.alpha)
     p = patch_side(hole_size)

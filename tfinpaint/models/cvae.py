@@ -232,7 +232,7 @@ def _networks(window, out_size, up_filters, filters, kernel_size, latent_dim):
     return prior, recognition, decoder
 
 
-@register("cvae", CVAESettings, known_weight=0.1)
+@register("cvae", CVAESettings, sampler=True, known_weight=0.1)
 def build_cvae(s, hole_size, image_size, known_weight, loss, seed, hp=None):
     latent_dim, kl_weight, kernel_size = _search(hp, s.latent_dim, s.kl_weight, s.kernel_size)
     filters = hparams.widths(s.filters)
@@ -242,7 +242,7 @@ def build_cvae(s, hole_size, image_size, known_weight, loss, seed, hp=None):
                 known_weight=known_weight, loss=loss, seed=seed, name="cvae")
 
 
-@register("cvae_patch", CVAESettings)
+@register("cvae_patch", CVAESettings, hole_shapes="compact", sampler=True)
 def build_cvae_patch(s, hole_size, known_weight, loss, seed, hp=None):
     """The same networks on the 2p x 2p window round the hole, decoding only the p x p patch."""
     patch = patch_side(hole_size)

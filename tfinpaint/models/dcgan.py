@@ -16,7 +16,8 @@ from keras import layers
 
 from tfinpaint import distribute
 from tfinpaint.augment import diff_augment
-from tfinpaint.losses import bce_with_logits as bce, discriminator_accuracy as accuracy
+from tfinpaint.losses import (discriminator_accuracy as accuracy, nonsaturating_discriminator,
+                              nonsaturating_generator)
 from tfinpaint.models import hparams
 from tfinpaint.models.base import Adversarial, composite
 from tfinpaint.models.layers import batch_norm, dense_logit, to_signed, to_unit
@@ -84,7 +85,14 @@ def poisson_blend(images, fills, masks, iterations=400):
 
 
 class DCGAN(Adversarial):
-    TRACKED = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake")  # no reconstruction loss here
+    """Trained as an unconditional GAN (`conditional = False`: no holes), both players from one
+    forward pass per step (update_order "simultaneous"): one z draw, one DiffAugment draw and one
+    discriminator pass over the real and the generated batch serve both losses."""
+
+    # No reconstruction loss here; d_loss first, as this method has always logged it.
+    TRACKED = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
+    update_order = "simultaneous"
+    conditional = False
 
     def __init__(self, generator, discriminator, lam=0.1, z_lr=0.01, z_beta1=0.9, z_steps=300,
                  blend=True, seed=None, val_search_steps=0, z_patience=30, z_tolerance=1e-3,
@@ -103,7 +111,11 @@ class DCGAN(Adversarial):
         self.blend, self.val_search_steps = blend, val_search_steps
         self.noise = keras.random.SeedGenerator(seed)
 
-    def gan_losses(self, images, training):
+    def generate_fake(self, images, masks=None, training=False):
+        """The game's forward pass: G(z) for a batch of z, both batches DiffAugment'ed in
+        training, and the discriminator's logits on each. No fill (None); `fake` is the logits
+        (real, generated), which both losses read: the discriminator runs once per batch (one
+        BatchNorm update each), as it always has."""
         z = distribute.normal([tf.shape(images)[0], self.latent_dim], self.noise)
         fake, real = self.net(z, training=training), to_signed(images)
         if training and self.augment:  # fresh draws for the real and the fake batch
@@ -112,19 +124,22 @@ class DCGAN(Adversarial):
             real, fake = diff_augment(real, keys[0]), diff_augment(fake, keys[1])
         real_logits = self.discriminator(real, training=training)
         fake_logits = self.discriminator(fake, training=training)
-        d_loss = (bce(tf.ones_like(real_logits), real_logits)
-                  + bce(tf.zeros_like(fake_logits), fake_logits)) / 2.0
-        g_loss = bce(tf.ones_like(fake_logits), fake_logits)
-        return dict(d_loss=d_loss, g_loss=g_loss, d_acc_real=accuracy(real_logits, True),
-                    d_acc_fake=accuracy(fake_logits, False))
+        return None, (real_logits, fake_logits)
 
-    def train_step(self, data):
-        images = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape(persistent=True) as tape:
-            values = self.gan_losses(images, training=True)
-        self.update_discriminators(tape, values["d_loss"])
-        self.update_generator(tape, values["g_loss"])
-        return self.record(values)
+    def discriminator_loss(self, images, fake, masks):
+        real_logits, fake_logits = fake
+        return nonsaturating_discriminator(real_logits, fake_logits), dict(
+            d_acc_real=accuracy(real_logits, True), d_acc_fake=accuracy(fake_logits, False))
+
+    def generator_loss(self, images, fills, fake, masks):
+        return nonsaturating_generator(fake[1]), {}
+
+    def gan_losses(self, images, training):
+        """The game's scalars on `images` (d_loss, g_loss, the discriminator's accuracies)."""
+        _, logits = self.generate_fake(images, training=training)
+        d_loss, d_logs = self.discriminator_loss(images, logits, None)
+        g_loss, g_logs = self.generator_loss(images, None, logits, None)
+        return self.scalars(g_loss, d_loss, g_logs, d_logs)
 
     def test_step(self, data):
         """The GAN game on held-out images; completing them (a latent search per batch) only
@@ -211,6 +226,13 @@ class DCGAN(Adversarial):
         return tf.where(better[:, None], z, best_z), tf.where(better, last, best_loss)
 
 
+# Why the DCGAN has no TFLite form (tfinpaint.export adds it to the converter's error).
+TFLITE_WHY = ("its fill is a per-image latent search inside the graph (a tf.while_loop over Adam "
+              "steps on the gradients of the generator and discriminator, from a seeded random "
+              "start): TFLite's built-in ops have no gradient ops (ReluGrad, LeakyReluGrad, "
+              "StridedSliceGrad) nor stateless random normals. Serve its SavedModel instead.")
+
+
 @settings
 class DCGANSettings:
     latent_dim: int = setting(100, "size of z (Yeh et al.: 100)", lower=1)
@@ -242,8 +264,8 @@ class DCGANSettings:
         "search); 0 = validate the GAN losses only", lower=0, fill_only=True)
 
 
-@register("dcgan", DCGANSettings, learning_rate=2e-4, beta_1=0.5, dataset="faces64",
-          hole_fraction=0.5, eval_holes="center", eval_images=100, epochs=25)
+@register("dcgan", DCGANSettings, tflite=TFLITE_WHY, learning_rate=2e-4, beta_1=0.5,
+          dataset="faces64", hole_fraction=0.5, eval_holes="center", eval_images=100, epochs=25)
 def build_dcgan(s, hole_size, image_size, seed, hp=None):
     lam = hparams.log_float(hp, "lam", 0.003, 1.0, s.lam)
     return DCGAN(dcgan_generator(image_size, s.latent_dim, s.filters),

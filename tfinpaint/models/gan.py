@@ -10,9 +10,10 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from tfinpaint.losses import bce_with_logits as bce, discriminator_accuracy as accuracy
+from tfinpaint.losses import (discriminator_accuracy as accuracy, nonsaturating_discriminator,
+                              nonsaturating_generator)
 from tfinpaint.models import hparams
-from tfinpaint.models.base import Adversarial, composite, hole_window
+from tfinpaint.models.base import Adversarial, hole_window
 from tfinpaint.models.layers import dense_logit, output_conv, patch_side, to_signed, to_unit
 from tfinpaint.models.supervised import conv_net
 from tfinpaint.models.registry import register, setting, settings
@@ -50,6 +51,9 @@ def discriminator(size, filters=64, kernel_size=3, dropout=0.3, name="discrimina
 
 
 class CompletionGAN(Adversarial):
+    """Alternating updates (`Adversarial`'s order): the discriminators on real and filled
+    images, then the generator, filling again, against the updated discriminators."""
+
     def __init__(self, generator, local_discriminator, global_discriminator=None, alpha=0.001,
                  **kwargs):
         super().__init__(generator, [d for d in (local_discriminator, global_discriminator) if d],
@@ -71,30 +75,23 @@ class CompletionGAN(Adversarial):
             logits.append(self.global_d(x, training=training))
         return logits
 
-    def train_step(self, data):
-        """Alternating updates: the discriminators on real and filled images, then the generator
-        against the updated discriminators."""
-        images, masks = self.unpack(data)
-        fake = composite(images, self.fill(images, masks, training=True), masks)
-        with tf.GradientTape() as tape:
-            real_logits = self.judge(images, masks, training=True)
-            fake_logits = self.judge(fake, masks, training=True)
-            d_loss = tf.add_n([bce(tf.ones_like(r), r) + bce(tf.zeros_like(f), f)
-                               for r, f in zip(real_logits, fake_logits)]) / 2.0
-        self.update_discriminators(tape, d_loss)
-        with tf.GradientTape() as tape:
-            fills = self.fill(images, masks, training=True)
-            fake = composite(images, fills, masks)
-            adversarial = tf.add_n([bce(tf.ones_like(f), f)
-                                    for f in self.judge(fake, masks, training=True)])
-            reconstruction = self.reconstruction_loss(images, fills, masks)
-            g_loss = self.alpha * adversarial + (1.0 - self.alpha) * reconstruction
-        self.update_generator(tape, g_loss)
-        return self.record(dict(loss=reconstruction, g_loss=g_loss, d_loss=d_loss,
-                                adversarial=adversarial,
-                                d_acc_real=accuracy(real_logits[0], True),
-                                d_acc_fake=accuracy(fake_logits[0], False)),
-                           images, fake, masks, ["hole_psnr"])
+    def discriminator_loss(self, images, fake, masks):
+        """Non-saturating, on the real and the filled images; summed over the discriminators."""
+        real_logits = self.judge(images, masks, training=True)
+        fake_logits = self.judge(fake, masks, training=True)
+        d_loss = tf.add_n([nonsaturating_discriminator(r, f)
+                           for r, f in zip(real_logits, fake_logits)])
+        return d_loss, dict(d_acc_real=accuracy(real_logits[0], True),
+                            d_acc_fake=accuracy(fake_logits[0], False))
+
+    def generator_loss(self, images, fills, fake, masks):
+        """alpha * adversarial (non-saturating, summed over the discriminators) + (1 - alpha) *
+        the reconstruction loss."""
+        adversarial = tf.add_n([nonsaturating_generator(f)
+                                for f in self.judge(fake, masks, training=True)])
+        reconstruction = self.reconstruction_loss(images, fills, masks)
+        g_loss = self.alpha * adversarial + (1.0 - self.alpha) * reconstruction
+        return g_loss, dict(loss=reconstruction, adversarial=adversarial)
 
 
 @settings

@@ -8,7 +8,12 @@
     def build_conv(s, hole_size, known_weight, loss, seed, hp=None): ...
 
 A settings field is a method setting (a `--depth` flag, whose help lists every method's default).
-The keyword arguments of `register` replace `tfinpaint.config.Config` defaults for this method.
+The keyword arguments of `register` replace `tfinpaint.config.Config` defaults for this method,
+but three, which declare what the method can do (`Method`'s capabilities, read by the config
+checks, the hole makers' messages and the exporters instead of lists kept elsewhere):
+`hole_shapes` ("freeform", or "compact" for patch methods that fill one compact hole and train on
+squares only), `tflite` (None, or why its TFLite conversion fails) and `sampler` (True for
+methods that draw several fills per image: they have `sample(images, masks, samples, seed)`).
 A builder takes the settings and, by name, only the build inputs (`INPUTS`) it uses.
 """
 import dataclasses
@@ -19,6 +24,10 @@ from tfinpaint.utils import ConfigError
 METHODS = {}
 # What `build` can hand a builder besides its settings; each builder names those it uses.
 INPUTS = ("hole_size", "image_size", "known_weight", "loss", "seed", "hp")
+# `Method.hole_shapes`: any hole (free-form strokes, several holes), or one compact hole per
+# image (`tfinpaint.data.holes.COMPACT_FILL`; squares in training).
+HOLE_SHAPES = ("freeform", "compact")
+CAPABILITIES = ("hole_shapes", "tflite", "sampler")  # `register`'s keywords that are not defaults
 
 
 def setting(default, help, *, lower=None, upper=None, choices=None, group="model",
@@ -43,6 +52,10 @@ class Method:
     builder: callable
     settings: type  # a dataclass whose fields are `setting`s
     defaults: dict  # Config field -> this method's default
+    # Capabilities (see the module docstring):
+    hole_shapes: str = "freeform"  # or "compact": a patch method (one compact hole per image)
+    tflite: str = None  # None: converts to TFLite; else why it cannot (added to the error)
+    sampler: bool = False  # draws several fills per image (`sample`)
 
     def make_settings(self, **values):
         """The method's settings with `values` (None: the default) replacing defaults."""
@@ -64,19 +77,52 @@ class Method:
         return config.default(name)
 
 
-def register(name, settings_class, **defaults):
+def register(name, settings_class, *, hole_shapes="freeform", tflite=None, sampler=False,
+             **defaults):
+    """Decorator: registers its builder as method `name` with its settings dataclass, its
+    capabilities and its Config defaults (see the module docstring). A name registers once."""
     if not dataclasses.is_dataclass(settings_class):
         raise TypeError(f"{name}: settings must be a dataclass, got {settings_class!r}")
+    if hole_shapes not in HOLE_SHAPES:
+        raise TypeError(f"{name}: hole_shapes must be one of {HOLE_SHAPES}, got {hole_shapes!r}")
+    if tflite is not None and not (isinstance(tflite, str) and tflite):
+        raise TypeError(f"{name}: tflite must be None or why the TFLite conversion fails, got "
+                        f"{tflite!r}")
+    if not isinstance(sampler, bool):
+        raise TypeError(f"{name}: sampler must be True or False, got {sampler!r}")
 
     def wrap(builder):
+        if name in METHODS:
+            raise TypeError(f"method {name!r} is registered twice: by "
+                            f"{METHODS[name].builder.__module__}.{METHODS[name].builder.__name__} "
+                            f"and by {builder.__module__}.{builder.__name__}")
         params = list(inspect.signature(builder).parameters)
         extra = sorted(set(params[1:]) - set(INPUTS))
         if extra:
             raise TypeError(f"{builder.__name__} takes {extra}: a builder takes its settings, "
                             f"then only some of {INPUTS}")
-        METHODS[name] = Method(name, builder, settings_class, dict(defaults))
+        METHODS[name] = Method(name, builder, settings_class, dict(defaults), hole_shapes,
+                               tflite, sampler)
         return builder
     return wrap
+
+
+def registered():
+    """Every method, in registration order, once every method module is imported (for modules
+    imported before them, such as tfinpaint.data.holes, which the methods import)."""
+    import tfinpaint.models  # noqa: F401  (imports, so registers, every method)
+
+    return tuple(METHODS.values())
+
+
+def names(**capabilities):
+    """The names of the registered methods with these capabilities (e.g. hole_shapes="compact",
+    sampler=True), in registration order."""
+    unknown = sorted(set(capabilities) - set(CAPABILITIES))
+    if unknown:
+        raise TypeError(f"{unknown} are not capabilities; they are {CAPABILITIES}")
+    return tuple(m.name for m in registered()
+                 if all(getattr(m, k) == v for k, v in capabilities.items()))
 
 
 def get(name):

@@ -91,7 +91,7 @@ def build_ae(s, hole_size, known_weight, loss, seed, hp=None):
                      size_multiple=8, name="ae")  # 3 stride-2 convs
 
 
-@register("ae_patch", AESettings)
+@register("ae_patch", AESettings, hole_shapes="compact")
 def build_ae_patch(s, hole_size, known_weight, loss, seed, hp=None):
     """The Table 3.2 encoder on a 2p x 2p window round the hole, two transposed convs back to a
     p x p patch (p = hole size rounded up to a multiple of 4); loss on the patch only."""
