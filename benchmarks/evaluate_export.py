@@ -56,7 +56,7 @@ def main(argv):
     dataset = setting("dataset")
     splits = load_dataset(dataset, FLAGS.data_dir, FLAGS.image_size)
     images = take_array(splits.test, setting("eval_images"))
-    real = take_array(splits.train, len(images)) if FLAGS.real_floor else None
+    real = take_array(splits.train_squares(), len(images)) if FLAGS.real_floor else None
     hole = FLAGS.hole_size or max(1, round(splits.image_size * setting("hole_fraction")))
     unknown = sorted(set(FLAGS.eval_holes) - set(protocol.HOLES))
     if unknown:

@@ -70,6 +70,6 @@ def pipelines(cfg, data, holes, replicas=1, skip=0):
     batch = cfg.batch_size * replicas
     train = data.train.take(cfg.max_train_images) if cfg.max_train_images else data.train
     train = train_pipeline(train, batch, cfg.seed, holes if cfg.holes == "data" else None,
-                           cfg.augment, skip=skip)
+                           cfg.augment, skip=skip, crop=data.crop)
     val = eval_pipeline(data.val, max(batch, 100), hole_maker(cfg), cfg.seed)  # --holes_kind
     return train, val

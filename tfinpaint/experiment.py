@@ -18,6 +18,7 @@ from tfinpaint import export as exporter
 from tfinpaint.callbacks import SampleImages, StepCheckpoint, TrainingRecord, scalar
 from tfinpaint.config import architecture_changes
 from tfinpaint.data import take_array
+from tfinpaint.data.photo_holes import PHOTO_KINDS
 from tfinpaint.samples import tile, write_png, write_samples
 from tfinpaint.utils import ConfigError, atomic_write_text
 
@@ -137,7 +138,8 @@ class Experiment:
         per = f" ({cfg.batch_size} per replica x {self.replicas} replicas, {cfg.distribute})" \
             if self.replicas > 1 or cfg.distribute != "none" else ""
         holes = (f"{cfg.hole_size}x{cfg.hole_size} holes" if cfg.holes_kind == "square" else
-                 f"{cfg.holes_kind} holes of {cfg.hole_area_min:.0%}-{cfg.hole_area_max:.0%}")
+                 f"{cfg.holes_kind} holes (LaMa's families)" if cfg.holes_kind in PHOTO_KINDS
+                 else f"{cfg.holes_kind} holes of {cfg.hole_area_min:.0%}-{cfg.hole_area_max:.0%}")
         self.log(f"Training {cfg.method} on {cfg.dataset} ({cfg.image_size}x{cfg.image_size}, "
                  f"{holes} made in the {cfg.holes}; {precision.describe(cfg.precision)}): epochs "
                  f"{done + 1}-{cfg.epochs}, {steps} steps of {self.global_batch_size}{per}.")
@@ -199,7 +201,7 @@ class Experiment:
                                                                       tf.constant([seed, 1]))
         rows = protocol.evaluate({cfg.method: self.fill_fn()}, images, cfg.hole_size,
                                  classical=cfg.classical, samplers=samplers,
-                                 real=take_array(self.splits.train, len(images)),
+                                 real=take_array(self.splits.train_squares(), len(images)),
                                  holes=cfg.eval_holes)
         title = (f"{cfg.dataset} test, {len(images)} images {cfg.image_size}x{cfg.image_size}, "
                  f"{protocol.describe(cfg.eval_holes, cfg.hole_size)}")

@@ -9,7 +9,8 @@ def to_float(images):
     return tf.cast(images, tf.float32) / 255.0
 
 
-def train_pipeline(images, batch_size, seed=0, hole_maker=None, augment=True, cache=True, skip=0):
+def train_pipeline(images, batch_size, seed=0, hole_maker=None, augment=True, cache=True, skip=0,
+                   crop=None):
     """Endless shuffled batches of float [0, 1] images: `image` batches, or `(image, mask)` when
     a `hole_maker` is given (holes made here in the map instead of in `train_step`; squares or
     free-form holes alike).
@@ -21,6 +22,9 @@ def train_pipeline(images, batch_size, seed=0, hole_maker=None, augment=True, ca
     tuner fits every trial afresh). `skip` starts the stream that many batches in, so a resumed
     run sees the batches the uninterrupted one would have seen (the skipped ones are shuffled
     and batched, not decoded or augmented).
+
+    `crop(image, key)` (photos of any size, `Splits.crop`): each image of the stream is cut to a
+    square by it, keyed on the seed and the image's position in the stream.
     """
     ds = images.cache() if cache else images
 
@@ -32,9 +36,15 @@ def train_pipeline(images, batch_size, seed=0, hole_maker=None, augment=True, ca
         return ds.shuffle(4096, seed=index, reshuffle_each_iteration=False)
 
     ds = tf.data.Dataset.range(1 << 62).flat_map(one_pass)
-    ds = ds.batch(batch_size, drop_remainder=True).enumerate()
-    if skip:
-        ds = ds.skip(skip)
+    if crop is not None:
+        ds = ds.enumerate().skip(skip * batch_size).map(
+            lambda i, image: crop(image, tf.stack([tf.cast(seed, tf.int64) + 104729, i])),
+            num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size, drop_remainder=True).enumerate(start=skip)
+    else:
+        ds = ds.batch(batch_size, drop_remainder=True).enumerate()
+        if skip:
+            ds = ds.skip(skip)
 
     def prepare(index, batch):
         batch = to_float(batch)

@@ -20,7 +20,12 @@ NAMED = {
     "cifar10": dict(tfds="cifar10"),
     # CelebA aligned faces, centre 140x140 crop (the crop used for shared/data/faces64.npz).
     "faces64": dict(tfds="celeb_a", crop=(40, 20, 140, 140), size=64),
+    # Places365-Standard at 256x256 (1.8M scenes): the standard training set for photo inpainting.
+    "places365_small": dict(tfds="places365_small", size=256),
 }
+# Named folders of photographs in the data directory: train (its last val_fraction validates)
+# and test folders, trained on random crops (`photo_crop`).
+PHOTOS = {"photos": dict(train="photos/train", test="photos/test", size=256)}
 
 
 class DatasetUnavailable(UserError):
@@ -35,6 +40,17 @@ class Splits:
     test: tf.data.Dataset
     sizes: dict  # {"train": n, "val": n, "test": n}
     image_size: int
+    # Photos: `train` holds whole images of any size, and crop(image, key) cuts a random
+    # image_size square of each when training (`train_pipeline(crop=...)`); None: `train` holds
+    # image_size squares already.
+    crop: object = None
+
+    def train_squares(self):
+        """The training images as image_size squares (centre crop and resize where `crop`)."""
+        if self.crop is None:
+            return self.train
+        return self.train.map(lambda im: resize_square(im, self.image_size),
+                              num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def resolve_data_dir(data_dir=None):
@@ -50,7 +66,19 @@ def load_dataset(spec, data_dir=None, image_size=None, val_fraction=0.1):
         path, _, key = (rest, "", "") if os.path.exists(rest) or ":" not in rest else rest.rpartition(":")
         arrays = _npz_arrays(path, key or None)
     elif kind == "folder" and rest:
-        return _folder_splits(spec, rest, image_size or 128, val_fraction)
+        return _folder_splits(spec, os.path.expanduser(rest), image_size or 128, val_fraction)
+    elif spec in PHOTOS:
+        named = PHOTOS[spec]
+        root = data_dir or ""
+        if not os.path.isdir(os.path.join(root, named["train"])):
+            raise DatasetUnavailable(
+                f"Dataset {spec!r} is the folders {named['train']}/ and {named['test']}/ of the "
+                f"data directory, and {os.path.join(root, named['train'])!r} does not exist: set "
+                f"--data_dir (or ${DATA_DIR_ENV}) to the folder holding them, or train on your "
+                "own photos with --dataset=folder:PATH.")
+        return _folder_splits(spec, os.path.join(root, named["train"]),
+                              image_size or named["size"], val_fraction,
+                              os.path.join(root, named["test"]))
     elif kind == "tfds" and rest:
         return _tfds_splits(spec, rest, dict(tfds=rest), image_size, val_fraction)
     elif spec in NAMED:
@@ -61,7 +89,7 @@ def load_dataset(spec, data_dir=None, image_size=None, val_fraction=0.1):
         arrays = _npz_arrays(local, None)
     else:
         raise DatasetUnavailable(
-            f"Unknown dataset {spec!r}. Use one of {sorted(NAMED)}, tfds:NAME[/SPLIT], "
+            f"Unknown dataset {spec!r}. Use one of {sorted({*NAMED, *PHOTOS})}, tfds:NAME[/SPLIT], "
             "npz:PATH[:KEY] or folder:PATH.")
     return _array_splits(spec, arrays, image_size, val_fraction)
 
@@ -140,28 +168,57 @@ def resize_square(image, size, crop=None):
                            [size, size, 3])
 
 
-def _folder_splits(name, folder, image_size, val_fraction):
+def _image_files(folder, what="Image folder"):
     if not os.path.isdir(folder):
-        raise DatasetUnavailable(f"Image folder {folder!r} does not exist.")
-    files = sorted(f for f in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
-                   if f.lower().endswith(IMAGE_SUFFIXES))
-    if len(files) < 3:
+        raise DatasetUnavailable(f"{what} {folder!r} does not exist.")
+    return sorted(f for f in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+                  if f.lower().endswith(IMAGE_SUFFIXES))
+
+
+def _decode(path):
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
+def photo_crop(size):
+    """crop(image, key): a random `size` square of a uint8 image of any size, at a random scale
+    (multi-scale: a square window of side uniform between `size` and the short side, cut at a
+    random place and area-resized to `size`; photos smaller than `size` are enlarged). `key`:
+    int [2], which determines the window."""
+    def crop(image, key):
+        shape = tf.shape(image)
+        short = tf.minimum(shape[0], shape[1])
+        u = tf.random.stateless_uniform([3], key)
+        side = tf.minimum(short, size + tf.cast(u[0] * tf.cast(tf.maximum(short - size, 0) + 1,
+                                                                  tf.float32), tf.int32))
+        top = tf.cast(u[1] * tf.cast(shape[0] - side + 1, tf.float32), tf.int32)
+        left = tf.cast(u[2] * tf.cast(shape[1] - side + 1, tf.float32), tf.int32)
+        window = image[top:top + side, left:left + side]
+        resized = tf.image.resize(window, [size, size], "bilinear", antialias=True)
+        return tf.ensure_shape(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8),
+                               [size, size, 3])
+    return crop
+
+
+def _folder_splits(name, folder, image_size, val_fraction, test_folder=None):
+    """Photos of any size: training on random crops (`Splits.crop`), validation and test on the
+    centre square resized. Without `test_folder` the last 10% of the files are the test split."""
+    files = _image_files(folder)
+    test = _image_files(test_folder, "Test folder") if test_folder else []
+    needed = 2 if test_folder else 3
+    if len(files) < needed or (test_folder and not test):
         raise DatasetUnavailable(
-            f"Image folder {folder!r} has {len(files)} PNG/JPEG images; at least 3 are needed "
-            "(train, validation and test).")
-    n_test = max(1, len(files) // 10)
+            f"Image folder {folder!r} has {len(files)} PNG/JPEG images; at least {needed} are "
+            "needed (train, validation" + (")" if test_folder else " and test)")
+            + (f", and {test_folder!r} none" if test_folder and not test else "") + ".")
+    n_test = 0 if test_folder else max(1, len(files) // 10)
     n_val = max(1, int(round((len(files) - n_test) * val_fraction)))
-    parts = {"train": files[:-n_test - n_val], "val": files[-n_test - n_val:-n_test],
-             "test": files[-n_test:]}
-
-    def decode(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return resize_square(image, image_size)
-
-    ds = {k: tf.data.Dataset.from_tensor_slices(v).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-          for k, v in parts.items()}
-    return Splits(name, ds["train"], ds["val"], ds["test"], {k: len(v) for k, v in parts.items()},
-                  image_size)
+    rest = files[:len(files) - n_test]
+    parts = {"train": rest[:-n_val], "val": rest[-n_val:], "test": test or files[-n_test:]}
+    ds = {k: tf.data.Dataset.from_tensor_slices(v) for k, v in parts.items()}
+    square = lambda path: resize_square(_decode(path), image_size)  # noqa: E731
+    return Splits(name, ds["train"].map(_decode, num_parallel_calls=tf.data.AUTOTUNE),
+                  *(ds[k].map(square, num_parallel_calls=tf.data.AUTOTUNE) for k in ("val", "test")),
+                  {k: len(v) for k, v in parts.items()}, image_size, crop=photo_crop(image_size))
 
 
 def _prepared(builder):

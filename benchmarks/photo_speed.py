@@ -1,0 +1,114 @@
+"""Is anything but the network the bottleneck when training on photos? In one run:
+1. the hole makers at the photo training size (square, freeform and the photo families thin,
+   medium, thick, photo), images/s of masks;
+2. the photo input pipeline as training uses it (decode once and cache, random multi-scale crop,
+   flip, photo holes made in the map): images/s on its first pass (decoding) and once cached;
+3. the training step of each --step_methods on batches already in memory (images/s), so the
+   pipeline's rate reads as a multiple of what training consumes.
+
+    python benchmarks/photo_speed.py --data_dir=../shared/data
+
+Writes --out (JSON with the machine and the command).
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import tfinpaint.quiet  # noqa: E402,F401  (first: hides TensorFlow's start-up lines)
+
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from benchmarks import speed  # noqa: E402  (its flags: --batch_size, --data_dir, --steps, ...)
+from benchmarks.common import command, machine  # noqa: E402
+from tfinpaint import build, config, evaluate  # noqa: E402
+from tfinpaint.data import HoleMaker  # noqa: E402
+
+flags.DEFINE_integer("size", 256, "Crop side.")
+flags.DEFINE_list("step_methods", ["unet", "ffc"], "Methods whose training step is timed.")
+flags.DEFINE_integer("pipeline_batches", 60, "Batches timed per pipeline pass.")
+flags.DEFINE_string("photo_out", "benchmarks/results/speed_photos_cpu.json", "Results JSON.")
+FLAGS = flags.FLAGS
+
+
+def maker_rows(bs, size):
+    images = tf.zeros([bs, size, size, 3])
+    rows = []
+    makers = [("square", HoleMaker(size * 3 // 8, seed=0))] + [
+        (kind, HoleMaker(12, seed=0, kind=kind)) for kind in
+        ("freeform", "thin", "medium", "thick", "photo")]
+    for name, maker in makers:
+        fn = tf.function(lambda m=maker: m(images))
+        fn()
+        start, n = time.perf_counter(), 20
+        for _ in range(n):
+            fn().numpy()
+        rows.append({"maker": name, "images_per_s": n * bs / (time.perf_counter() - start)})
+        print(f"holes {name:9s} {rows[-1]['images_per_s']:8.0f} images/s ({size}x{size})",
+              flush=True)
+    return rows
+
+
+def config_of(method, bs):
+    return config.make(method, dataset="photos", data_dir=FLAGS.data_dir, image_size=FLAGS.size,
+                       holes_kind="photo", holes="data", batch_size=bs,
+                       precision="mixed_bfloat16")
+
+
+def pipeline_rows(bs):
+    cfg = config_of("unet", bs)
+    data = build.splits(cfg)
+    cfg = cfg.resolve(data)
+    train, _ = build.pipelines(cfg, data, build.hole_maker(cfg))
+    it, rows = iter(train), []
+    per_pass = data.sizes["train"] // bs
+    for name, batches in (("first pass (decoding)", min(FLAGS.pipeline_batches, per_pass)),
+                          ("rest of the first pass", per_pass - FLAGS.pipeline_batches),
+                          ("cached", FLAGS.pipeline_batches)):
+        start = time.perf_counter()
+        for _ in range(batches):
+            next(it)
+        rate = batches * bs / (time.perf_counter() - start)
+        rows.append({"pipeline": name, "images_per_s": rate})
+        print(f"pipeline {name:24s} {rate:8.1f} images/s", flush=True)
+    return rows, train
+
+
+def step_rows(train, bs):
+    batches = [b for _, b in zip(range(8), train)]  # in memory: the step alone is timed
+    ds = tf.data.Dataset.from_tensors(batches[0]).concatenate(
+        tf.data.Dataset.from_tensor_slices(tuple(tf.stack(x) for x in zip(*batches[1:])))).repeat()
+    rows = []
+    for method in FLAGS.step_methods:
+        cfg = config_of(method, bs)
+        cfg = cfg.resolve(build.splits(cfg))
+        model = build.model(cfg)
+        got = speed.interleaved({method: speed.step_runner(model, ds)}, FLAGS.steps, FLAGS.rounds,
+                                bs)
+        rows.append({"method": method, "images_per_s": got[method],
+                     "parameters": model.net.count_params()})
+        print(f"step {method:6s} {got[method]:8.2f} images/s ({FLAGS.size}x{FLAGS.size}, batch "
+              f"{bs}, bf16)", flush=True)
+    return rows
+
+
+def main(argv):
+    bs = FLAGS.batch_size or 8
+    record = {"command": command(), "machine": machine(), "batch_size": bs, "size": FLAGS.size,
+              "load_average": os.getloadavg()}
+    record["holes"] = maker_rows(bs, FLAGS.size)
+    record["pipeline"], train = pipeline_rows(bs)
+    record["steps"] = step_rows(train, bs)
+    cached = record["pipeline"][-1]["images_per_s"]
+    for row in record["steps"]:
+        row["pipeline_over_step"] = cached / row["images_per_s"]
+        print(f"the cached pipeline makes {row['pipeline_over_step']:.1f}x what {row['method']} "
+              "trains on", flush=True)
+    record["load_average_after"] = os.getloadavg()
+    evaluate.save_json(FLAGS.photo_out, record)
+    print(f"wrote {FLAGS.photo_out}")
+
+
+if __name__ == "__main__":
+    app.run(main)
