@@ -70,7 +70,7 @@ def test_helpfull_shows_every_methods_defaults(helps):
         for name in method.defaults:  # training defaults the method replaces
             assert re.search(rf"\b{method.name}\b", main[name]), (method.name, main[name])
     assert re.search(r"\(default: 10; .*context_encoder.*: 20; .*dcgan: 25", main["epochs"])
-    assert "ae, conv, cvae, gan" in main["known_weight"]
+    assert "ae, conv, cvae, ffc, gan" in main["known_weight"]
     assert "in the range [0.0, 1.0]" in main["known_weight"]
 
 

@@ -1,0 +1,76 @@
+"""The photo method `ffc`: the Fourier unit (shapes at any size, a receptive field over the whole
+image, gradients, bf16), a few adversarial training steps on real photos, and its export (any
+size, known pixels bit for bit)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfinpaint import build, config, export, precision
+from tfinpaint.models.ffc import FourierUnit, ffc_generator
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 6), (1, 7, 13, 6), (1, 40, 24, 6)])
+def test_fourier_unit_keeps_any_size_and_sees_the_whole_image(shape):
+    unit = FourierUnit(5)
+    x = tf.random.stateless_uniform(shape, [1, 2])
+    y = unit(x)
+    assert y.shape == shape[:3] + (5,) and y.dtype == tf.float32
+    # One pixel changed in a corner changes the output at the opposite corner.
+    bumped = tf.tensor_scatter_nd_add(x, [[0, 0, 0, 0]], [1.0])
+    far = unit(bumped)[0, -1, -1] - y[0, -1, -1]
+    assert float(tf.reduce_max(tf.abs(far))) > 1e-4
+
+
+def test_fourier_unit_has_gradients_and_runs_in_float32_under_bf16():
+    precision.apply("mixed_bfloat16")
+    try:
+        unit = FourierUnit(4)
+        x = tf.cast(tf.random.stateless_uniform((1, 16, 12, 4), [3, 4]), tf.bfloat16)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = unit(x)
+            loss = tf.reduce_mean(tf.square(y))
+        grads = tape.gradient(loss, [x] + unit.trainable_weights)
+        assert y.dtype == tf.float32 and unit.compute_dtype == "float32"
+        assert all(g is not None and bool(tf.reduce_all(tf.math.is_finite(tf.cast(g, tf.float32))))
+                   for g in grads)
+        assert float(tf.reduce_max(tf.abs(tf.cast(grads[0], tf.float32)))) > 0
+        net = ffc_generator(4, 1)  # the whole generator in bf16: float32 out, any size
+        out = net(tf.random.stateless_uniform((1, 24, 40, 4), [5, 6]))
+        assert out.shape == (1, 24, 40, 3) and out.dtype == tf.float32
+    finally:
+        precision.apply("float32")
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir):
+    cfg = config.make("ffc", data_dir=data_dir, image_size=64, batch_size=2, filters=4,
+                      blocks=1, d_filters=4, steps_per_epoch=3, epochs=1, max_train_images=16,
+                      precision="float32")
+    data = build.splits(cfg)
+    cfg = cfg.resolve(data)
+    model = build.model(cfg)
+    train, _ = build.pipelines(cfg, data, build.hole_maker(cfg))
+    history = model.fit(train, steps_per_epoch=3, epochs=1, verbose=0)
+    return model, history.history
+
+
+def test_ffc_trains_adversarially_on_photo_holes(trained):
+    model, history = trained
+    for key in ("loss", "g_loss", "d_loss", "adversarial", "r1", "feature_matching",
+                "d_acc_real", "d_acc_fake", "hole_psnr"):
+        assert np.isfinite(history[key]).all(), key
+    assert model.hole_maker.kind == "photo"
+
+
+def test_ffc_export_fills_any_size_and_keeps_known_pixels(trained, tmp_path):
+    model, _ = trained
+    path = export.export(model, str(tmp_path / "ffc"))
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    for h, w in ((37, 61), (64, 48)):
+        image = tf.random.stateless_uniform((1, h, w, 3), [h, w])
+        mask = tf.cast(tf.random.stateless_uniform((1, h, w, 1), [w, h]) > 0.3, tf.float32)
+        out = serve(image=image, mask=mask)["inpainted"]
+        assert out.shape == (1, h, w, 3)
+        known = tf.broadcast_to(mask > 0.5, out.shape)
+        np.testing.assert_array_equal(tf.boolean_mask(out, known), tf.boolean_mask(image, known))
