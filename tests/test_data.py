@@ -44,7 +44,7 @@ def test_npz_path_with_key(tmp_path):
         load_dataset(f"npz:{tmp_path}/missing.npz")
 
 
-def test_folder_is_centre_cropped_and_resized(tmp_path):
+def test_folder_trains_on_crops_and_validates_on_resized_centres(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(10):
         image = rng.integers(0, 255, (40 + i, 60, 3), np.uint8)
@@ -52,7 +52,8 @@ def test_folder_is_centre_cropped_and_resized(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     s = load_dataset(f"folder:{tmp_path}", image_size=24)
     assert s.sizes == {"train": 8, "val": 1, "test": 1}
-    assert take_array(s.train).shape == (8, 24, 24, 3)
+    assert take_array(s.train_squares()).shape == (8, 24, 24, 3)
+    assert take_array(s.val).shape == (1, 24, 24, 3) and s.crop is not None
 
 
 @pytest.mark.parametrize("spec,match", [
