@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # module) and not to tuner.search, or the other way round, fails the test below.
 MAIN_ONLY = {"mode", "model", "image", "mask", "hole", "output",  # --mode=inpaint
              "eval_images", "eval_holes", "classical", "samples",  # the protocol evaluation
-             "model_dir", "checkpoint_every_steps", "sample_every"}  # the run folder
+             "model_dir", "init_from", "checkpoint_every_steps", "sample_every"}  # the run folder
 TUNER_ONLY = {"tuner", "max_trials", "objective", "directory", "project_name"}
 
 

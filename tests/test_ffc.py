@@ -74,3 +74,24 @@ def test_ffc_export_fills_any_size_and_keeps_known_pixels(trained, tmp_path):
         assert out.shape == (1, h, w, 3)
         known = tf.broadcast_to(mask > 0.5, out.shape)
         np.testing.assert_array_equal(tf.boolean_mask(out, known), tf.boolean_mask(image, known))
+
+
+def test_init_from_warm_starts_at_another_size_and_refuses_other_settings(data_dir, tmp_path):
+    from tfinpaint.experiment import Experiment
+    from tfinpaint.utils import ConfigError
+
+    common = dict(data_dir=data_dir, batch_size=2, filters=4, blocks=1, d_filters=4,
+                  steps_per_epoch=2, epochs=1, max_train_images=8, precision="float32",
+                  checkpoint_every_steps=0)
+    first = Experiment(config.make("ffc", image_size=64, model_dir=str(tmp_path / "a"), **common),
+                       log=lambda *_: None)
+    first.train()
+    second = Experiment(config.make("ffc", image_size=96, model_dir=str(tmp_path / "b"),
+                                    init_from=str(tmp_path / "a"), **common), log=lambda *_: None)
+    for a, b in zip(first.model.net.weights, second.model.net.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert second.steps_done() == 0  # the optimizer starts afresh
+    with pytest.raises(ConfigError, match="other settings.*blocks"):
+        Experiment(config.make("ffc", image_size=64, model_dir=str(tmp_path / "c"),
+                               init_from=str(tmp_path / "a"), **{**common, "blocks": 2}),
+                   log=lambda *_: None)

@@ -116,6 +116,11 @@ class Config:
                            "drawn per image in samples.png.", lower=1, group="evaluation")
     # --- the run folder (tfinpaint.main)
     model_dir: str = setting(None, "Run folder.", group="run", default_text="runs/<method>")
+    init_from: str = setting(None, "Start a new run from the weights of another run folder's "
+                             "latest checkpoint (warm start or fine-tuning: the same method and "
+                             "settings; fully convolutional methods at any --image_size; the "
+                             "optimizer, epochs and learning-rate schedule start afresh).",
+                             group="run")
     checkpoint_every_steps: int = setting(200, "Also checkpoint every N training steps (a killed "
                                           "run resumes from the last one, mid-epoch); 0: at "
                                           "epoch ends only.", lower=0, group="run")

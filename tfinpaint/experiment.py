@@ -68,12 +68,40 @@ class Experiment:
                 else checkpoints, max_to_keep=2)
         self._check_config()
         latest = tf.train.latest_checkpoint(checkpoints)  # the chief's, on every worker
+        if not latest and self.cfg.init_from:
+            self._warm_start(self.cfg.init_from)
         if latest:
             self.checkpoint.restore(latest).expect_partial()
             within = scalar(self.step_in_epoch)
             self.log(f"Restored {latest} (epoch {scalar(self.epoch)}"
                      + (f" + {within} steps" if within else "")
                      + f", step {self.steps_done()}).")
+
+    def _warm_start(self, folder):
+        """The networks' weights (not the optimizers', epochs or random states) from the latest
+        checkpoint of run folder `folder`, trained with the same architecture settings (any
+        image size for a fully convolutional method)."""
+        folder = os.path.expanduser(folder)
+        source = tf.train.latest_checkpoint(os.path.join(folder, "checkpoints"))
+        if not source:
+            raise ConfigError(f"--init_from={folder}: no checkpoint in {folder}/checkpoints.")
+        with open(os.path.join(folder, "config.json")) as f:
+            old = json.load(f)
+        if not (self.model.fixed_size or self.model.patch_size):
+            # fully convolutional: any size (the hole size follows the image's)
+            old.update(image_size=self.cfg.image_size, hole_size=self.cfg.hole_size)
+        changes = architecture_changes(old, self.cfg)
+        if changes:
+            raise ConfigError(f"--init_from={folder} was trained with other settings "
+                              f"({', '.join(changes)}).")
+        # The networks by the attribute names the checkpoint knows them by (not the model's
+        # optimizer or random states).
+        nets = [self.model.net, *getattr(self.model, "discriminators", ())]
+        networks = {k: v for k, v in vars(self.model).items()
+                    if isinstance(v, keras.Model) and any(v is n for n in nets)}
+        tf.train.Checkpoint(model=tf.train.Checkpoint(**networks)).restore(source) \
+            .expect_partial().assert_existing_objects_matched()
+        self.log(f"Started from the weights of {source}.")
 
     @property
     def latest_checkpoint(self):
