@@ -9,7 +9,8 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tfinpaint", "tfinpaint.*", "tuner", "tuner.*", "serving",
                                     "serving.*"]),
-    package_data={"serving": ["page/*.html", "page/*.css", "page/*.js", "page/*.svg"]},  # the page
+    package_data={"serving": ["page/*.html", "page/*.css", "page/*.js", "page/*.svg"],  # the page
+                  "tfinpaint": ["pretrained/*/*.h5", "pretrained/*/*.json"]},  # shipped weights
     python_requires=">=3.11,<3.14",
     install_requires=[
         "tensorflow>=2.16,<2.22",  # Keras 3 era; tested with 2.21 on CPU

@@ -95,3 +95,37 @@ def test_init_from_warm_starts_at_another_size_and_refuses_other_settings(data_d
         Experiment(config.make("ffc", image_size=64, model_dir=str(tmp_path / "c"),
                                init_from=str(tmp_path / "a"), **{**common, "blocks": 2}),
                    log=lambda *_: None)
+
+
+def test_package_and_load_check_the_weights(data_dir, tmp_path, monkeypatch):
+    """A run packaged as a shipped model loads by name with its SHA-256 checked, fills with
+    known pixels bit for bit, and a damaged weights file is refused."""
+    from tfinpaint import pretrained
+    from tfinpaint.experiment import Experiment
+
+    cfg = config.make("ffc", data_dir=data_dir, image_size=64, batch_size=2, filters=4, blocks=1,
+                      d_filters=4, steps_per_epoch=2, epochs=1, max_train_images=8,
+                      precision="float32", checkpoint_every_steps=0,
+                      model_dir=str(tmp_path / "run"))
+    run = Experiment(cfg, log=lambda *_: None)
+    run.train()
+    monkeypatch.setattr(pretrained, "HERE", str(tmp_path / "shipped"))
+    (tmp_path / "shipped").mkdir()
+    pretrained.package(str(tmp_path / "run"), "tiny", command="test")
+    assert pretrained.names() == ["tiny"]
+    model = pretrained.load("tiny")
+    image = tf.random.stateless_uniform((1, 50, 70, 3), [1, 1])
+    mask = tf.cast(tf.random.stateless_uniform((1, 50, 70, 1), [2, 2]) > 0.2, tf.float32)
+    out = model({"image": image, "mask": mask})
+    reference = run.model({"image": image, "mask": mask})
+    np.testing.assert_allclose(out, reference, atol=1e-6)
+    known = tf.broadcast_to(mask > 0.5, out.shape)
+    np.testing.assert_array_equal(tf.boolean_mask(out, known), tf.boolean_mask(image, known))
+    weights = tmp_path / "shipped" / "tiny" / pretrained.WEIGHTS
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte changed
+    weights.write_bytes(bytes(data))
+    with pytest.raises(pretrained.PretrainedError, match="damaged or replaced"):
+        pretrained.load("tiny")
+    with pytest.raises(pretrained.PretrainedError, match="no shipped model 'nope'"):
+        pretrained.load("nope")

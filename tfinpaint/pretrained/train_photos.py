@@ -1,0 +1,63 @@
+"""The one command that trains the shipped photo model and packages it into the package:
+
+    TFINPAINT_DATA_DIR=../shared/data python -m tfinpaint.pretrained.train_photos
+
+Phases (each an ordinary, resumable run folder under --runs; a phase already trained is skipped,
+so a killed command is re-run as it is): `ffc` on random multi-scale crops of photos/train with
+the photo hole families, first at 128x128 (four times the images per second), then at 256x256
+starting from the first phase's weights (--init_from). Then the generator's weights go to
+tfinpaint/pretrained/photos/ with their manifest. Trained on this project's machine (2 CPU
+cores) in about two hours; see README for the figures.
+"""
+import os
+import subprocess
+import sys
+
+from absl import app, flags
+
+from tfinpaint import pretrained
+
+flags.DEFINE_string("runs", os.path.join("runs", "pretrained_photos"), "Run folders' parent.")
+flags.DEFINE_string("name", "photos", "Shipped model name (tfinpaint/pretrained/<name>).")
+flags.DEFINE_boolean("package", True, "Package the last phase into the package when done.")
+FLAGS = flags.FLAGS
+
+COMMON = ["--method=ffc", "--dataset=photos", "--holes_kind=photo", "--holes=data",
+          "--precision=mixed_bfloat16", "--mode=train", "--seed=0"]
+# (run folder, its flags): 128-pixel crops for most of the budget, then 256.
+PHASES = [
+    ("ffc128", ["--image_size=128", "--batch_size=16", "--epochs=16", "--steps_per_epoch=250",
+                "--learning_rate=1e-3"]),
+    ("ffc256", ["--image_size=256", "--batch_size=8", "--epochs=6", "--steps_per_epoch=150",
+                "--learning_rate=3e-4"]),
+]
+
+
+def command(phase, previous):
+    name, extra = phase
+    cmd = [sys.executable, "-m", "tfinpaint.main", *COMMON, *extra,
+           f"--model_dir={os.path.join(FLAGS.runs, name)}"]
+    if previous:
+        cmd.append(f"--init_from={os.path.join(FLAGS.runs, previous)}")
+    return cmd
+
+
+def main(argv):
+    del argv
+    previous = None
+    for phase in PHASES:
+        cmd = command(phase, previous)
+        print("+", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+        previous = phase[0]
+    if FLAGS.package:
+        shown = "python -m tfinpaint.pretrained.train_photos  # " + "; ".join(
+            " ".join(command(p, prev)[2:]) for p, prev in zip(PHASES, [None] + [p[0] for p in PHASES]))
+        path = pretrained.package(os.path.join(FLAGS.runs, previous), FLAGS.name, command=shown,
+                                  data="shared/data/photos/train (BSDS500 train+val, ImageNet "
+                                  "sample images): non-commercial research use")
+        print(f"packaged {path}")
+
+
+if __name__ == "__main__":
+    app.run(main)
