@@ -47,6 +47,8 @@ flags.DEFINE_string("fills", os.path.join("runs", "photo_protocol", "fills"),
 flags.DEFINE_string("grids", None, "Write <grids>_<family>.jpg comparison grids.")
 flags.DEFINE_list("grid_photos", ["bsds_test_120093", "bsds_test_201080", "kodim08", "kodim21"],
                   "Photos in the grids (names without suffix).")
+flags.DEFINE_boolean("markdown", False, "Run nothing: print the rows of the --with files as a "
+                     "Markdown table (hole PSNR / SWD per set and family; best hole PSNR bold).")
 FLAGS = flags.FLAGS
 
 
@@ -79,6 +81,24 @@ def table(rows):
     return "\n".join(lines)
 
 
+def markdown(rows):
+    """A Markdown table: one row per method, per set and family its hole PSNR / SWD."""
+    keys = list(dict.fromkeys((r["set"], r["family"]) for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    cell = {(r["set"], r["family"], r["method"]): r for r in rows}
+    lines = ["| method | " + " | ".join(f"{s} {f}" for s, f in keys) + " |",
+             "|---|" + "---|" * len(keys)]
+    for m in methods:
+        cells = []
+        for s, f in keys:
+            r = cell.get((s, f, m))
+            best = max(x["hole_psnr"] for x in rows if (x["set"], x["family"]) == (s, f))
+            text = "-" if r is None else f"{r['hole_psnr']:.2f} / {r['swd']:.0f}"
+            cells.append(f"**{text}**" if r is not None and r["hole_psnr"] == best else text)
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def grid(data_dir, family, methods):
     """uint8 grid: one row per grid photo (landscape), columns masked, each method, truth."""
     rows, labels = [], ["masked"] + methods + ["truth"]
@@ -108,6 +128,13 @@ def grid(data_dir, family, methods):
 
 def main(argv):
     del argv
+    if FLAGS.markdown:  # no run: the rows of the --with files as one Markdown table
+        rows = []
+        for path in getattr(FLAGS, "with"):
+            with open(path) as f:
+                rows += json.load(f)["rows"]
+        print(markdown(rows))
+        return
     data_dir = resolve_data_dir(FLAGS.data_dir)
     if not data_dir:
         raise app.UsageError("set --data_dir or $TFINPAINT_DATA_DIR (the folder holding photos/).")
@@ -134,7 +161,7 @@ def main(argv):
             if picture is not None:
                 target = f"{FLAGS.grids}_{family}.jpg"
                 os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-                atomic_write_bytes(target, tf.io.encode_jpeg(picture, quality=90).numpy())
+                atomic_write_bytes(target, tf.io.encode_jpeg(picture, quality=80).numpy())
                 print(f"wrote {target}: columns {', '.join(labels)}")
 
 
