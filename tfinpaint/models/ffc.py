@@ -148,12 +148,14 @@ class FFCInpainter(Adversarial):
         return 1.0 - tf.image.resize(masks, tf.shape(logits)[1:3], method="area")
 
     def discriminator_loss(self, images, fake, masks):
-        real_logits, _ = self.judge(images)
+        if self.r1_gamma:  # the penalty's pass on the real images gives their logits too
+            r1, real_logits = losses.r1_penalty(lambda x: self.judge(x)[0], images,
+                                                self.r1_gamma, with_outputs=True)
+        else:
+            r1, real_logits = tf.constant(0.0), self.judge(images)[0]
         fake_logits, _ = self.judge(fake)
         hole = self.hole_at(masks, fake_logits)
         d_loss = losses.nonsaturating_discriminator(real_logits, fake_logits, fake_weights=hole)
-        r1 = losses.r1_penalty(lambda x: self.judge(x)[0], images, self.r1_gamma) \
-            if self.r1_gamma else tf.constant(0.0)
         return d_loss + r1, dict(d_acc_real=losses.discriminator_accuracy(real_logits, True),
                                  d_acc_fake=losses.discriminator_accuracy(fake_logits, False),
                                  r1=r1)

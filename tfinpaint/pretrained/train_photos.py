@@ -26,12 +26,11 @@ COMMON = ["--method=ffc", "--dataset=photos", "--holes_kind=photo", "--holes=dat
           "--precision=mixed_bfloat16", "--mode=train", "--seed=0"]
 # (run folder, its flags): 128-pixel crops for most of the budget, then 256.
 PHASES = [
-    ("ffc128", ["--image_size=128", "--batch_size=16", "--epochs=16", "--steps_per_epoch=250",
+    ("ffc128", ["--image_size=128", "--batch_size=16", "--epochs=20", "--steps_per_epoch=250",
                 "--learning_rate=1e-3"]),
-    ("ffc256", ["--image_size=256", "--batch_size=8", "--epochs=6", "--steps_per_epoch=150",
+    ("ffc256", ["--image_size=256", "--batch_size=8", "--epochs=13", "--steps_per_epoch=200",
                 "--learning_rate=3e-4"]),
 ]
-
 
 def command(phase, previous):
     name, extra = phase
