@@ -36,7 +36,8 @@ flags.DEFINE_string("data_dir", None, "The data directory (photos/test, photos/k
                     "default $TFINPAINT_DATA_DIR.")
 flags.DEFINE_list("classical", ["telea", "ns", "biharmonic", "patchmatch"],
                   f"Classical methods to run: {', '.join(CLASSICAL_CHOICES)}.")
-flags.DEFINE_list("models", [], "name=SavedModel folder (a version or its parent) pairs.")
+flags.DEFINE_list("models", [], "name=SavedModel folder (a version or its parent) pairs, or "
+                  "name=pretrained:NAME for a model shipped in the package.")
 flags.DEFINE_list("sets", list(pp.SETS), "Photo sets.")
 flags.DEFINE_list("families", list(pp.FAMILIES), "Hole families.")
 flags.DEFINE_integer("limit", None, "Score only the first N photos of each set.", lower_bound=1)
@@ -141,7 +142,8 @@ def main(argv):
     fills = {name: pp.classical(name) for name in FLAGS.classical}
     for pair in FLAGS.models:
         name, _, path = pair.partition("=")
-        fills[name] = pp.signature_fill(os.path.expanduser(path))
+        fills[name] = (pp.pretrained_fill(path.partition(":")[2]) if path.startswith("pretrained:")
+                       else pp.signature_fill(os.path.expanduser(path)))
     rows = pp.run(fills, data_dir, FLAGS.sets, FLAGS.families, FLAGS.limit, save=save)
     earlier = []
     for path in getattr(FLAGS, "with"):

@@ -206,6 +206,20 @@ def signature_fill(export_dir, signature="serving_default"):
     return fill
 
 
+def pretrained_fill(name):
+    """fill(image, mask) by a model shipped in the package (`tfinpaint.pretrained`), in float32,
+    one photo at a time at its own size."""
+    from tfinpaint import pretrained
+
+    model = pretrained.load(name)
+    fn = tf.function(lambda x, m: model({"image": x, "mask": m}, training=False),
+                     reduce_retracing=True)
+
+    def fill(image, mask):
+        return fn(tf.constant(noisy(image, mask, seed=1)[None]), tf.constant(mask[None])).numpy()[0]
+    return fill
+
+
 def run(fills, data_dir, sets=tuple(SETS), families=FAMILIES, limit=None, save=None, log=print):
     """Rows {set, family, method, images, hole_psnr, psnr, ssim, hole_l1, swd, ms_per_image}
     for every `fills[method] = fill(image uint8, mask) -> output` on every set and family.
