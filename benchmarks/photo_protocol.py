@@ -41,6 +41,8 @@ flags.DEFINE_list("models", [], "name=SavedModel folder (a version or its parent
 flags.DEFINE_list("sets", list(pp.SETS), "Photo sets.")
 flags.DEFINE_list("families", list(pp.FAMILIES), "Hole families.")
 flags.DEFINE_integer("limit", None, "Score only the first N photos of each set.", lower_bound=1)
+flags.DEFINE_integer("scale", 1, "Enlarge the photos (bicubic) and their masks this many times: "
+                     "the protocol at higher resolution (sets named e.g. kodak_x2).", lower_bound=1)
 flags.DEFINE_list("with", [], "Results JSON files of earlier runs whose rows join the table.")
 flags.DEFINE_string("out", None, "Results JSON.")
 flags.DEFINE_string("fills", os.path.join("runs", "photo_protocol", "fills"),
@@ -144,7 +146,8 @@ def main(argv):
         name, _, path = pair.partition("=")
         fills[name] = (pp.pretrained_fill(path.partition(":")[2]) if path.startswith("pretrained:")
                        else pp.signature_fill(os.path.expanduser(path)))
-    rows = pp.run(fills, data_dir, FLAGS.sets, FLAGS.families, FLAGS.limit, save=save)
+    rows = pp.run(fills, data_dir, FLAGS.sets, FLAGS.families, FLAGS.limit, save=save,
+                  scale=FLAGS.scale)
     earlier = []
     for path in getattr(FLAGS, "with"):
         with open(path) as f:

@@ -220,17 +220,32 @@ def pretrained_fill(name):
     return fill
 
 
-def run(fills, data_dir, sets=tuple(SETS), families=FAMILIES, limit=None, save=None, log=print):
+def upscale(image, factor):
+    """uint8 photo enlarged `factor` times (bicubic, rounded): the high-resolution protocol."""
+    h, w = image.shape[:2]
+    big = tf.image.resize(image, [h * factor, w * factor], "bicubic")
+    return np.clip(np.round(big.numpy()), 0, 255).astype(np.uint8)
+
+
+def run(fills, data_dir, sets=tuple(SETS), families=FAMILIES, limit=None, save=None, log=print,
+        scale=1):
     """Rows {set, family, method, images, hole_psnr, psnr, ssim, hole_l1, swd, ms_per_image}
     for every `fills[method] = fill(image uint8, mask) -> output` on every set and family.
     `limit`: the first N photos of each set. `save(method, set, family, path, output)`: called
-    with each composited output (e.g. to keep them for grids)."""
+    with each composited output (e.g. to keep them for grids). `scale` > 1: the photos enlarged
+    that many times (bicubic) and the masks with them (each mask pixel a scale x scale block);
+    the set is then named e.g. `kodak_x2`."""
     rows = []
-    for name in sets:
-        paths = photo_paths(data_dir, name)[:limit]
+    for set_name in sets:
+        paths = photo_paths(data_dir, set_name)[:limit]
         images = [read_image(p) for p in paths]
+        name = set_name if scale == 1 else f"{set_name}_x{scale}"
+        if scale != 1:
+            images = [upscale(i, scale) for i in images]
         for family in families:
-            ms = masks(data_dir, name, family, paths)
+            ms = masks(data_dir, set_name, family, paths)
+            if scale != 1:
+                ms = [np.repeat(np.repeat(m, scale, 0), scale, 1) for m in ms]
             for method, fill in fills.items():
                 fill(images[0], ms[0])  # warm-up (tracing, loading) outside the timing
                 outputs, seconds = [], 0.0
