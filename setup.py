@@ -25,7 +25,9 @@ setup(
         "requests>=2.31,<3",  # serving.client
         "werkzeug>=3.0,<4",  # serving.server (the local TF-Serving-style REST server)
         "tensorflow-serving-api>=2.16,<2.22",  # serving.server: TF Serving's ModelServerConfig protos
+        "opencv-python-headless>=4.8,<6",  # tfinpaint.regions: crops, resampling, components
     ],
+    entry_points={"console_scripts": ["tfinpaint=tfinpaint.cli:main"]},
     extras_require={
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "opencv-python-headless>=4.8,<6", "scikit-image>=0.22,<0.27",
                  "pypatchmatch>=2.2,<3", "selenium>=4.20,<5", "pytest-xdist>=3.5,<4"],  # tests/test_page.py drives Debian's chromium + chromedriver
