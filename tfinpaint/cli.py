@@ -116,7 +116,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tfinpaint.quiet  # noqa: F401  (before TensorFlow: its start-up lines)
     from tfinpaint.pretrained import PretrainedError
     from tfinpaint.utils import UserError
 
