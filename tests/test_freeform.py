@@ -191,7 +191,8 @@ TINY = {"conv": dict(depth=1, filters=4), "ae": dict(filters=4), "unet": dict(fi
         "ae_patch": dict(filters=4), "gan": dict(depth=1, filters=4, d_filters=4),
         "cvae": dict(latent_dim=8, filters=4), "cvae_patch": dict(latent_dim=8, filters=4),
         "dcgan": dict(filters=8, latent_dim=8, z_steps=2),
-        "context_encoder": dict(filters=4, bottleneck=8, d_filters=4)}
+        "context_encoder": dict(filters=4, bottleneck=8, d_filters=4),
+        "ffc": dict(filters=4, blocks=1, d_filters=4)}
 
 
 def test_every_method_fills_free_form_holes_or_refuses_them(test_cars):
