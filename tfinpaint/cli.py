@@ -23,32 +23,24 @@ class CommandError(Exception):
 
 def model_fill(model):
     """fill_fn(crop uint8, hole bool) for `tfinpaint.regions`: a shipped model's name or a
-    SavedModel folder (its `serving_default` signature: image float [0, 1], mask 1 = known)."""
+    SavedModel folder, called as the photo protocol calls them (`tfinpaint.photo_protocol`)."""
     import numpy as np
-    import tensorflow as tf
 
-    from tfinpaint import export, pretrained
+    from tfinpaint import photo_protocol, pretrained
 
     path = os.path.expanduser(model)
     if os.path.exists(path):
-        signature = tf.saved_model.load(export.latest(path)).signatures["serving_default"]
-
-        def call(x, m):
-            return signature(image=x, mask=m)["inpainted"]
+        fill = photo_protocol.signature_fill(path)
+    elif os.sep in model or model not in pretrained.names():
+        raise CommandError(f"--model={model}: no such SavedModel folder, and no shipped model "
+                           f"of that name (shipped: {', '.join(pretrained.names()) or 'none'}).")
     else:
-        if os.sep in model or model not in pretrained.names():
-            raise CommandError(f"--model={model}: no such SavedModel folder, and no shipped model "
-                               f"of that name (shipped: {', '.join(pretrained.names()) or 'none'}).")
-        keras_model = pretrained.load(model)
-        call = tf.function(lambda x, m: keras_model({"image": x, "mask": m}, training=False),
-                           reduce_retracing=True)
+        fill = photo_protocol.pretrained_fill(model)
 
-    def fill(crop, hole):
-        x = tf.constant(crop[None].astype(np.float32) / 255.0)
-        m = tf.constant((~hole)[None, ..., None].astype(np.float32))
-        out = call(x, m).numpy()[0]
-        return np.floor(np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return fill
+    def fill_crop(crop, hole):
+        mask = (~hole)[..., None].astype(np.float32)
+        return photo_protocol.composite(crop, mask, np.asarray(fill(crop, mask)))
+    return fill_crop
 
 
 def jobs(photo, mask, output):

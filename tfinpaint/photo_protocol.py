@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from tfinpaint import metrics, realism
 from tfinpaint.data.masks import read_image, read_mask
+from tfinpaint.evaluate import classical_fill, noisy_inputs
 from tfinpaint.data.photo_holes import FAMILIES as STROKE_FAMILIES, MAX_AREA, photo_masks
 from tfinpaint.utils import atomic_write_bytes
 
@@ -147,12 +148,6 @@ def masks(data_dir, name, family, paths=None, write=True):
     return out
 
 
-def noisy(image, mask, seed):
-    x = image.astype(np.float32) / 255.0
-    noise = np.random.default_rng(seed).random(x.shape, dtype=np.float32)
-    return x * mask + noise * (1 - mask)
-
-
 def composite(image, mask, output):
     """uint8 photo: known pixels from `image`, hole pixels from `output` (uint8 or [0, 1])."""
     if output.dtype != np.uint8:
@@ -183,8 +178,6 @@ def score(images, outputs, masks_):
 
 def classical(name):
     """fill(image uint8, mask float [H, W, 1]) of a classical method (tfinpaint.evaluate)."""
-    from tfinpaint.evaluate import classical_fill
-
     return lambda image, mask: classical_fill(name, image, mask[..., 0] < 0.5)
 
 
@@ -198,7 +191,7 @@ def signature_fill(export_dir, signature="serving_default"):
     names = list(fn.structured_input_signature[1])
 
     def fill(image, mask):
-        x = noisy(image, mask, seed=1)
+        x = noisy_inputs(image, mask, seed=1)
         args = {k: tf.constant((mask if "mask" in k else x)[None]) for k in names}
         out = fn(**args)
         out = out.get("inpainted", next(iter(out.values())))
@@ -216,7 +209,8 @@ def pretrained_fill(name):
                      reduce_retracing=True)
 
     def fill(image, mask):
-        return fn(tf.constant(noisy(image, mask, seed=1)[None]), tf.constant(mask[None])).numpy()[0]
+        x = noisy_inputs(image, mask, seed=1)
+        return fn(tf.constant(x[None]), tf.constant(mask[None])).numpy()[0]
     return fill
 
 
