@@ -87,3 +87,13 @@ def test_dcgan_has_no_tflite_form(tmp_path):
     with pytest.raises(export.TFLiteExportError, match="(?s)needs .*ReluGrad.*tf.while_loop.*gradients"):
         export.export_tflite(model, str(tmp_path), 32)
     assert not os.listdir(tmp_path) if os.path.exists(tmp_path) else True
+
+
+def test_ffc_refuses_tflite_naming_its_fft_ops(tmp_path):
+    """The photo model's Fourier units need IRFFT2D and complex tensors, which TFLite has only
+    through TF Select (the Flex delegate): the converter is run and its refusal names them."""
+    model = models.build("ffc", 12, seed=0, filters=8, blocks=1, d_filters=8)
+    with pytest.raises(export.TFLiteExportError,
+                       match=r"(?s)ffc cannot be converted.*needs .*IRFFT2D.*TF Select only"):
+        export.export_tflite(model, str(tmp_path / "tflite"), 32)
+    assert not os.path.exists(tmp_path / "tflite") or not os.listdir(tmp_path / "tflite")
