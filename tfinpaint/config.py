@@ -99,8 +99,9 @@ class Config:
         choices=policies.CHOICES)
     xla: str = _training(
         "auto", "XLA compilation of the training step (jit_compile): auto = Keras' choice, off on "
-        "CPU-only machines (where XLA measured 0.70-0.80x the speed without it: README, Speed) "
-        "and on with a GPU; on; off.", choices=("auto", "on", "off"))
+        "CPU-only machines (where XLA measured 0.42-0.93x the speed without it on two 2-core "
+        "CPUs: docs/evaluation.md, Speed) and on with a GPU; on; off.",
+        choices=("auto", "on", "off"))
     seed: int = _training(0, "Random seed (weights, data order, holes, noise; tuner.search: the "
                           "search too).")
     # --- evaluation (tfinpaint.main)

@@ -1,4 +1,4 @@
-"""The fixed evaluation protocol (DESIGN.md), for models and classical inpainting alike.
+"""The fixed evaluation protocol (docs/evaluation.md), for models and classical inpainting alike.
 
 Holes: `numpy.random.default_rng(seed)` draws all N row offsets, then all N column offsets (or
 centre holes). The free-form protocol (`FREEFORM`, --eval_holes=freeform_10_20|freeform_30_40)
