@@ -31,6 +31,8 @@ SEPARATORS = re.compile(r"\s(?:&&|\|\||;|\||&)\s|\s&$")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 # Committed later by someone else (issue 24): linked from README before it exists.
 PENDING_FILES = {"docs/page_photo.png"}
+# Flags of other programs named in the docs (TF Serving's tensorflow_model_server).
+FOREIGN_FLAGS = {"--enable_batching"}
 
 
 def documents():
@@ -59,9 +61,10 @@ def test_every_defined_table_is_in_the_docs():
 
 def snippets(path):
     """(line, text) of every fenced block line (backslash continuations joined) and inline code
-    span of a document."""
+    span of a document, outside its generated tables (their captions quote the commands that
+    wrote the results files, as the files record them)."""
     with open(path) as f:
-        text = f.read()
+        text = docs_tables.BLOCK.sub(lambda m: "\n" * m.group(0).count("\n"), f.read())
     found = []
     for block in FENCE.finditer(text):
         start = text.count("\n", 0, block.start(1)) + 1
@@ -214,6 +217,21 @@ def test_documented_commands_use_flags_that_exist(documented):
         elif not os.path.exists(os.path.join(ROOT, name)):
             bad.append(f"{where}: {name} does not exist")
     assert not bad, "\n".join(bad)
+
+
+def test_flags_named_in_the_text_exist(documented):
+    """An inline `--flag` (or `--flag=value ...`, flags only) names a flag of some documented
+    command: a renamed or removed flag does not live on in the prose."""
+    _, known = documented
+    every = set().union(*known.values(), *tfinpaint_flags().values())
+    bad = []
+    for path in documents():
+        for line, text in snippets(path):
+            words = text.split()
+            if text.startswith("--") and "\n" not in text and all(w.startswith("--") for w in words):
+                bad += [f"{relpath(path)}:{line}: {w}" for w in flags(words)
+                        if w not in every | FOREIGN_FLAGS]
+    assert not bad, "flags no documented command has: " + ", ".join(bad)
 
 
 def test_xla_help_states_the_measured_range():
