@@ -37,7 +37,11 @@ flags.DEFINE_string("data_dir", None, "The data directory (photos/test, photos/k
 flags.DEFINE_list("classical", ["telea", "ns", "biharmonic", "patchmatch"],
                   f"Classical methods to run: {', '.join(CLASSICAL_CHOICES)}.")
 flags.DEFINE_list("models", [], "name=SavedModel folder (a version or its parent) pairs, or "
-                  "name=pretrained:NAME for a model shipped in the package.")
+                  "name=pretrained:NAME for a model shipped in the package; prefix either with "
+                  "regions: to fill region by region as `tfinpaint fill` does "
+                  "(name=regions:pretrained:photos).")
+flags.DEFINE_integer("working", 512, "For regions:... models: the longer side of each hole "
+                     "region's crop as the model fills it.", lower_bound=8)
 flags.DEFINE_list("sets", list(pp.SETS), "Photo sets.")
 flags.DEFINE_list("families", list(pp.FAMILIES), "Hole families.")
 flags.DEFINE_integer("limit", None, "Score only the first N photos of each set.", lower_bound=1)
@@ -144,8 +148,11 @@ def main(argv):
     fills = {name: pp.classical(name) for name in FLAGS.classical}
     for pair in FLAGS.models:
         name, _, path = pair.partition("=")
-        fills[name] = (pp.pretrained_fill(path.partition(":")[2]) if path.startswith("pretrained:")
-                       else pp.signature_fill(os.path.expanduser(path)))
+        by_region = path.startswith("regions:")
+        path = path.removeprefix("regions:")
+        fill = (pp.pretrained_fill(path.partition(":")[2]) if path.startswith("pretrained:")
+                else pp.signature_fill(os.path.expanduser(path)))
+        fills[name] = pp.region_fill(fill, FLAGS.working) if by_region else fill
     rows = pp.run(fills, data_dir, FLAGS.sets, FLAGS.families, FLAGS.limit, save=save,
                   scale=FLAGS.scale)
     earlier = []

@@ -73,3 +73,38 @@ def test_errors_are_one_line_and_nothing_is_written(case, match, data_dir, unet_
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-1500:]
     assert re.search(match, lines[0]), lines[0]
     assert not (tmp_path / "out.png").exists()
+
+
+def test_fill_through_a_rest_server_matches_filling_in_process(data_dir, unet_export, tmp_path):
+    """--url: the same regions, each crop sent as PNGs to the model on a TF Serving REST API (the
+    local server, started as `tfinpaint serve` starts it), gives the in-process fill."""
+    photo = os.path.join(data_dir, "photos", "kodak", "kodim05.png")
+    image = read_image(photo)
+    write_mask(tmp_path / "mask.png", image.shape[:2], [(100, 200, 60, 90), (350, 50, 40, 40)])
+    server = cli.start_server([("unet", os.path.dirname(unet_export))], port=0)
+    try:
+        assert cli.main(["fill", photo, str(tmp_path / "mask.png"), "-o", str(tmp_path / "rest.png"),
+                         "--model=unet", f"--url={server.url}"]) == 0
+        assert cli.main(["fill", photo, str(tmp_path / "mask.png"), "-o", str(tmp_path / "x.png"),
+                         "--model=nope", f"--url={server.url}"]) == 2
+    finally:
+        server.close()
+    assert cli.main(["fill", photo, str(tmp_path / "mask.png"), "-o", str(tmp_path / "local.png"),
+                     f"--model={unet_export}"]) == 0
+    rest, local = (read_image(str(tmp_path / n)) for n in ("rest.png", "local.png"))
+    hole = np.zeros(image.shape[:2], bool)
+    hole[100:160, 200:290] = hole[350:390, 50:90] = True
+    np.testing.assert_array_equal(rest[~hole], image[~hole])
+    assert np.abs(rest.astype(int) - local).max() <= 1  # the PNG round trip of the crops
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--model=broken"], "--model takes NAME=PATH"),
+    (["--model=a=/nonexistent/folder"], "no such folder"),
+    (["--no-shipped"], "nothing to serve"),
+])
+def test_serve_refuses_bad_arguments_in_one_line(argv, match, capsys):
+    assert cli.main(["serve", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tfinpaint: error:") and re.search(match, err[0])

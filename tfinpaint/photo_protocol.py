@@ -214,6 +214,28 @@ def pretrained_fill(name):
     return fill
 
 
+def crop_fill(fill):
+    """fill_fn(crop uint8, hole bool) -> uint8 for `tfinpaint.regions` from a protocol fill
+    (image uint8, mask float [H, W, 1] with 1 = known) -> output."""
+    def fill_crop(crop, hole):
+        mask = (~hole)[..., None].astype(np.float32)
+        return composite(crop, mask, np.asarray(fill(crop, mask)))
+    return fill_crop
+
+
+def region_fill(fill, working=None):
+    """A protocol fill that fills each hole region in a crop round it at `working` px (longer
+    side; `tfinpaint.regions`), as `tfinpaint fill` does, instead of the whole photo at once."""
+    from tfinpaint import regions
+
+    by_crop = regions.padded(crop_fill(fill), 8)
+
+    def fill_regions(image, mask):
+        return regions.fill(image, regions.hole_of(mask), by_crop,
+                            working=working or regions.WORKING)
+    return fill_regions
+
+
 def upscale(image, factor):
     """uint8 photo enlarged `factor` times (bicubic, rounded): the high-resolution protocol."""
     h, w = image.shape[:2]
