@@ -154,7 +154,7 @@ BAD_REQUESTS = [
     ("POST", "conv:predict", {"signature_name": "inpaint_bytes", "instances": [
         {"image_bytes": {"b64": "!!notbase64"}, "mask_bytes": "", "hole": [1, 1, 4]}]}, 400, "base64"),
     ("POST", "conv:classify", {"instances": [1]}, 400, "only predict"),
-    ("GET", "conv:predict", None, 404, "Malformed request"),
+    ("GET", "conv:predict", None, 400, "Malformed request"),  # as TF Serving (issue 27)
     ("GET", "nope", None, 404, "Could not find any versions"),
     ("GET", "conv/versions/5/metadata", None, 404, "Servable not found"),
 ]
