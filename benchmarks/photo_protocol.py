@@ -40,8 +40,9 @@ flags.DEFINE_list("models", [], "name=SavedModel folder (a version or its parent
                   "name=pretrained:NAME for a model shipped in the package; prefix either with "
                   "regions: to fill region by region as `tfinpaint fill` does "
                   "(name=regions:pretrained:photos).")
-flags.DEFINE_integer("working", 512, "For regions:... models: the longer side of each hole "
-                     "region's crop as the model fills it.", lower_bound=8)
+flags.DEFINE_integer("working", None, "For regions:... models: the longer side of each hole "
+                     "region's crop as the model fills it (default: tfinpaint.regions.WORKING, "
+                     "as `tfinpaint fill`).", lower_bound=8)
 flags.DEFINE_list("sets", list(pp.SETS), "Photo sets.")
 flags.DEFINE_list("families", list(pp.FAMILIES), "Hole families.")
 flags.DEFINE_integer("limit", None, "Score only the first N photos of each set.", lower_bound=1)

@@ -204,8 +204,8 @@ def parser():
     f.add_argument("-o", "--output", required=True, help="output PNG (a folder for a folder)")
     f.add_argument("--model", default=DEFAULT_MODEL, help="a shipped model's name (default: "
                    f"{DEFAULT_MODEL}) or a SavedModel folder exported by tfinpaint")
-    f.add_argument("--working", type=int, default=512, help="the longer side, in pixels, at "
-                   "which each hole's crop is filled (bigger crops are downscaled; default 512)")
+    f.add_argument("--working", type=int, default=768, help="the longer side, in pixels, at "
+                   "which each hole's crop is filled (bigger crops are downscaled; default 768)")
     f.add_argument("--no-detail", dest="detail", action="store_false", help="do not carry the "
                    "photo's own fine detail into the edge of downscaled fills")
     f.add_argument("--url", help="fill with --model (a name) served by this TF Serving REST API "

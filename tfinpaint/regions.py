@@ -48,7 +48,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-WORKING = 512  # longer side of the crop the model fills, in pixels
+WORKING = 768  # longer side of the crop the model fills, in pixels (Kodak: docs/evaluation.md)
 CONTEXT = 0.5  # context margin on each side, as a fraction of the hole box's longer side...
 MIN_CONTEXT = 32  # ...and at least this many pixels
 DETAIL_REACH = 2.0  # working pixels into the hole over which the photo's fine detail fades out
