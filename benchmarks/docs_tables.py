@@ -357,6 +357,61 @@ def photo_kodak(*files):
     return photo_table(files, "kodak")
 
 
+CLASSICAL = ("telea", "ns", "biharmonic", "patchmatch")
+
+
+@table("photo_ffc_margins", "photo_protocol.json", "photo_ffc.json")
+def photo_ffc_margins(*files):
+    """The shipped model's hole PSNR minus the best classical method's and the unet's."""
+    rows = [r for f in files for r in load(f)["rows"]]
+    get = {(r["set"], r["family"], r["method"]): r["hole_psnr"] for r in rows}
+    header = ["set", *(f"{fam}: over best classical (which)" for fam in FAMILIES),
+              *(f"{fam}: over unet" for fam in FAMILIES)]
+    body = []
+    for s in SETS:
+        line = [SETS[s]]
+        for fam in FAMILIES:
+            best = max(CLASSICAL, key=lambda m: get[(s, fam, m)])
+            line.append(f"{get[(s, fam, 'ffc')] - get[(s, fam, best)]:+.2f} ({label(best)})")
+        line += [f"{get[(s, fam, 'ffc')] - get[(s, fam, 'unet')]:+.2f}" for fam in FAMILIES]
+        body.append(line)
+    return markdown(header, body) + "\n\n" + caption(
+        files, "Hole PSNR differences in dB (the shipped `ffc` minus the other), from the two "
+        "photo tables above.")
+
+
+@table("photo_regions", "photo_protocol.json", "photo_ffc.json", "photo_ffc_regions.json",
+       "photo_ffc_x2.json", "photo_ffc_regions_x2.json")
+def photo_regions(*files):
+    """Whole-photo against region-by-region fills, at 768x512 and 1536x1024 (Kodak x2)."""
+    rows = [r for f in files for r in load(f)["rows"] if r["set"].startswith("kodak")]
+    get = {(r["set"], r["family"], r["method"]): r for r in rows}
+    header = ["fill", *(f"Kodak {fam}" for fam in FAMILIES), "Kodak medium, 1536x1024 (x2)",
+              "margin over biharmonic, medium: 768x512 -> 1536x1024"]
+    body = []
+    for method, name in (("ffc", "ffc, whole photo at once"),
+                         ("ffc_regions", "ffc, region by region (`tfinpaint fill`)"),
+                         ("biharmonic", label("biharmonic"))):
+        line = [name]
+        for fam in FAMILIES:
+            r = get.get(("kodak", fam, method))
+            line.append("" if r is None else f"{r['hole_psnr']:.2f}")
+        x2 = get[("kodak_x2", "medium", method)]["hole_psnr"]
+        line.append(f"{x2:.2f}")
+        if method == "biharmonic":
+            line.append("")
+        else:
+            one = get[("kodak", "medium", method)]["hole_psnr"] - \
+                get[("kodak", "medium", "biharmonic")]["hole_psnr"]
+            two = x2 - get[("kodak_x2", "medium", "biharmonic")]["hole_psnr"]
+            line.append(f"{one:+.2f} -> {two:+.2f} (shrinks {one - two:.2f})")
+        body.append(line)
+    return markdown(header, body) + "\n\n" + caption(
+        files, "Hole PSNR (dB). Kodak x2: the photos enlarged twice (bicubic), masks with them. "
+        "Region by region: each hole region's crop filled at up to 768 px on its longer side "
+        "(tfinpaint.regions), as `tfinpaint fill` and the page do.")
+
+
 @table("photo_times", *PHOTO_FILES, optional=PHOTO_OPTIONAL)
 def photo_times(*files):
     header = ["method", *(f"{SETS[s]}: ms per photo (fastest-slowest family)" for s in SETS)]
