@@ -30,7 +30,7 @@ ARGPARSE_FLAG = re.compile(r"^\s+(?:-\w, )?(--[\w-]+)", re.M)
 SEPARATORS = re.compile(r"\s(?:&&|\|\||;|\||&)\s|\s&$")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 # Committed later by someone else (issue 24): linked from README before it exists.
-PENDING_FILES = {"docs/page_photo.png"}
+PENDING_FILES = set()
 # Flags of other programs named in the docs (TF Serving's tensorflow_model_server).
 FOREIGN_FLAGS = {"--enable_batching"}
 

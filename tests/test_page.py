@@ -229,7 +229,7 @@ def test_brush_a_stroke_and_fill_with_two_models(driver, server, photo, tmp_path
     for c in cards:
         link = c.find_element("link text", "Download PNG")
         assert link.get_attribute("download") == f"cars-{c.get_attribute('data-model')}-v1.png"
-        filled = tf.io.decode_png(_blob(driver, link.get_attribute("href"))).numpy()
+        filled = tf.io.decode_png(_blob(driver, link.get_attribute("href")), channels=3).numpy()
         assert filled.shape == pixels.shape
         np.testing.assert_array_equal(filled[~hole], pixels[~hole])  # known pixels, bit for bit
         changed = (filled[inside] != pixels[inside]).any(axis=-1).mean()
@@ -276,22 +276,32 @@ def test_dropped_jpeg_rectangle_eraser_undo_clear_and_a_server_error(driver, ser
     boxes[1].click()
 
 
-def test_demo_command_serves_its_models_and_the_page(tmp_path):
-    """`python -m serving.demo` with exports already in its folder (so it skips training): the
-    page, models.json and a mask-only predict on both models."""
+@pytest.fixture(scope="module")
+def shipped_cache(tmp_path_factory):
+    """A cache folder holding the shipped photo model's export (`tfinpaint serve` makes it)."""
+    from tfinpaint import cli
+
+    cache = str(tmp_path_factory.mktemp("cache"))
+    cli.shipped_export("photos", cache)
+    return cache
+
+
+def test_demo_serves_the_shipped_model_and_the_page_without_training(tmp_path, shipped_cache):
+    """`python -m serving.demo`: the shipped model (its export found in the cache), an export of
+    one's own beside it, the page, a sample Kodak photo and a mask-only predict."""
     import signal
     import socket
     import subprocess
     import sys
 
-    for method, settings in [("conv", dict(depth=1, filters=8)), ("unet", dict(filters=4))]:
-        export.export(models.build(method, 12, seed=0, **settings), str(tmp_path / "models" / method))
+    export.export(models.build("unet", 12, seed=0, filters=4), str(tmp_path / "mine"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     demo = subprocess.Popen([sys.executable, "-m", "serving.demo", f"--workdir={tmp_path}",
-                             f"--port={port}"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                             f"--port={port}", f"--cache={shipped_cache}",
+                             f"--model=mine={tmp_path / 'mine'}"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -303,14 +313,15 @@ def test_demo_command_serves_its_models_and_the_page(tmp_path):
                     break
             except requests.ConnectionError:
                 time.sleep(0.5)
-        assert requests.get(url + "/models.json", timeout=30).json() == {"models": ["conv", "unet"]}
+        assert requests.get(url + "/models.json", timeout=30).json() == {
+            "models": ["photos", "mine"]}
         assert "<canvas" in requests.get(url + "/", timeout=30).text
-        image = np.random.default_rng(0).integers(0, 256, (20, 28, 3), np.uint8)
-        mask = np.zeros((20, 28, 4), np.uint8)  # RGBA: transparent = hole
+        image = np.random.default_rng(0).integers(0, 256, (40, 56, 3), np.uint8)
+        mask = np.zeros((40, 56, 4), np.uint8)  # RGBA: transparent = hole
         mask[..., 3] = 255
-        mask[4:12, 6:14, 3] = 0
-        for method in ("conv", "unet"):
-            answer = requests.post(f"{url}/v1/models/{method}:predict", timeout=120, json={
+        mask[8:24, 12:28, 3] = 0
+        for name in ("photos", "mine"):
+            answer = requests.post(f"{url}/v1/models/{name}:predict", timeout=120, json={
                 "signature_name": "inpaint_mask_bytes", "instances": [{
                     "image_bytes": {"b64": base64.b64encode(tf.io.encode_png(image).numpy()).decode()},
                     "mask_bytes": {"b64": base64.b64encode(tf.io.encode_png(mask).numpy()).decode()}}]})
@@ -318,7 +329,7 @@ def test_demo_command_serves_its_models_and_the_page(tmp_path):
             filled = tf.io.decode_png(base64.b64decode(answer.json()["predictions"][0]["b64"])).numpy()
             known = mask[..., 3] >= 128
             np.testing.assert_array_equal(filled[known], image[known])
-        assert (tmp_path / "sample_cars.png").exists()
+        assert (tmp_path / "kodim03.png").exists()
     finally:
         demo.send_signal(signal.SIGINT)
         try:
@@ -326,4 +337,60 @@ def test_demo_command_serves_its_models_and_the_page(tmp_path):
         except subprocess.TimeoutExpired:
             demo.kill()
     output = demo.stdout.read()
-    assert "using the export in" in output and f"open {url}/" in output, output[-3000:]
+    assert "exporting" not in output and f"open {url}/" in output, output[-3000:]
+
+
+def test_a_12_megapixel_photo_is_filled_at_full_size_with_the_shipped_model(
+        driver, shipped_cache, data_dir, tmp_path):
+    """A Kodak photo enlarged to 4032 x 3024, shown scaled to the screen, a brushed object: the
+    page sends a crop of at most 768 px and returns the whole photo at full size, painted pixels
+    filled and every other pixel the photo's own."""
+    import cv2
+
+    from tfinpaint import cli
+
+    kodak = cv2.imread(os.path.join(data_dir, "photos", "kodak", "kodim03.png"))[:, 42:-42]
+    pixels = cv2.cvtColor(cv2.resize(kodak, (4032, 3024), interpolation=cv2.INTER_CUBIC),
+                          cv2.COLOR_BGR2RGB)
+    path = tmp_path / "kodim03_12mp.png"
+    path.write_bytes(tf.io.encode_png(pixels).numpy())
+    bases = [("photos", os.path.join(shipped_cache, "exports", n))
+             for n in os.listdir(os.path.join(shipped_cache, "exports"))]
+    server = cli.start_server(bases, port=0)
+    try:
+        driver.get(server.url + "/")
+        _wait(driver, lambda: len(driver.find_elements("css selector", "#models input")) == 1,
+              "the model list")
+        driver.find_element("id", "file").send_keys(str(path))
+        _wait(driver, lambda: "empty" not in driver.find_element("id", "stage").get_attribute(
+            "class"), "the photo on the canvas", timeout=180)
+        canvas = driver.find_element("id", "hole")
+        scale = canvas.size["width"] / int(canvas.get_attribute("width"))
+        assert scale < 0.35 and canvas.size["width"] <= 1360  # shown scaled to the screen
+        driver.execute_script("document.getElementById('brush').value = 60")
+        radius = 60 / 2 / scale
+        stroke = [(3080, 1620), (3500, 1660), (3480, 1840), (3060, 1820), (3080, 2000),  # the
+                  (3520, 2010), (3440, 2190), (3160, 2160), (3260, 2290)]  # pink hat, zigzag
+        _drag(driver, canvas, scale, stroke)
+        _click(driver, "#fill")
+        card = _wait(driver, lambda: next((c for c in driver.find_elements(
+            "css selector", ".card[data-model=photos]") if c.get_attribute("data-state") in (
+                "done", "error")), None), "the fill", timeout=180)
+        assert card.get_attribute("data-state") == "done", card.text
+        timing = card.find_element("css selector", ".meta span").get_attribute("title")
+        crop = [int(v) for v in timing.split(" at ")[1].split(" x ")]
+        assert max(crop) == 768, timing  # the server saw a working-size crop, not 12 MP
+        if os.environ.get("TFINPAINT_PAGE_SCREENSHOT"):
+            driver.execute_script("document.getElementById('results').scrollIntoView()")
+            driver.save_screenshot(os.environ["TFINPAINT_PAGE_SCREENSHOT"])
+        link = card.find_element("link text", "Download PNG").get_attribute("href")
+        filled = tf.io.decode_png(_blob(driver, link), channels=3).numpy()
+        assert filled.shape == pixels.shape
+        distance = np.min([_distance_to_segment(3024, 4032, a, b)
+                           for a, b in zip(stroke, stroke[1:])], axis=0)
+        outside = distance > radius + 2 / scale
+        inside = distance < radius - 2 / scale
+        np.testing.assert_array_equal(filled[outside], pixels[outside])
+        assert (filled[inside] != pixels[inside]).any(axis=-1).mean() > 0.9
+    finally:
+        server.close()

@@ -4,9 +4,15 @@
 //   GET  v1/models/NAME                               versions and their state
 //   GET  v1/models/NAME/versions/N/metadata           signature names
 //   POST v1/models/NAME/versions/N:predict            inpaint_mask_bytes: image_bytes, mask_bytes
-// The photo is sent as the PNG of the canvas the user painted on (what they see, rotation
-// applied) and the mask as an RGBA PNG whose transparent pixels are the hole: the server's one
-// threshold is alpha < 128 = hole, and a pixel counts here as painted when its alpha >= 128.
+// Photos of any size: only a crop round what was painted is sent (the painted pixels' bounding box
+// grown by half its longer side, at least 32 px, on every side: `tfinpaint.regions`' context),
+// downscaled so its longer side is at most WORKING px, as the PNG of the canvas the user painted
+// on (what they see, rotation applied) with the mask as an RGBA PNG whose transparent pixels are
+// the hole: the server's one threshold is alpha < 128 = hole, and a pixel counts here as painted
+// when its alpha >= 128 (a working pixel is hole if any photo pixel it covers is). The fill that
+// comes back is scaled to the crop's size and only painted pixels are pasted into the full-size
+// photo, so every other pixel is the photo's own and the server's work per request is bounded
+// whatever the photo's size (stock TF Serving included).
 "use strict";
 
 (() => {
@@ -18,6 +24,9 @@
   const HOLE_COLOUR = "#ff2d55";
   const MAX_UNDO = 40;
   const MAX_HOLE_FRACTION = 0.9; // the server refuses masks with more hole than this (inverted?)
+  const WORKING = 768; // longer side of the crop sent to the server, in pixels
+  const CONTEXT = 0.5; // context round the painted box, as a share of its longer side...
+  const MIN_CONTEXT = 32; // ...and at least this many pixels
 
   const state = {
     photo: null, // {name, width, height, png (Blob), url}
@@ -329,6 +338,95 @@
     holeChanged();
   }
 
+  function holeBits() { // Uint8Array, 1 where painted (alpha >= 128), row-major, photo size
+    const { width, height } = holeCanvas;
+    const alpha = holeCtx.getImageData(0, 0, width, height).data;
+    const bits = new Uint8Array(width * height);
+    for (let i = 0; i < bits.length; i += 1) bits[i] = alpha[4 * i + 3] >= 128 ? 1 : 0;
+    return bits;
+  }
+
+  function cropPlan(bits) { // the crop round the painted pixels, and its working size
+    const { width, height } = holeCanvas;
+    let x0 = width, y0 = height, x1 = -1, y1 = -1;
+    for (let y = 0; y < height; y += 1) {
+      const row = y * width;
+      for (let x = 0; x < width; x += 1) {
+        if (bits[row + x]) {
+          if (x < x0) x0 = x;
+          if (x > x1) x1 = x;
+          if (y < y0) y0 = y;
+          y1 = y;
+        }
+      }
+    }
+    const margin = Math.max(MIN_CONTEXT, Math.ceil(CONTEXT * Math.max(x1 - x0 + 1, y1 - y0 + 1)));
+    const left = Math.max(0, x0 - margin), top = Math.max(0, y0 - margin);
+    const right = Math.min(width, x1 + 1 + margin), bottom = Math.min(height, y1 + 1 + margin);
+    const w = right - left, h = bottom - top;
+    const scale = Math.min(1, WORKING / Math.max(w, h));
+    return { left, top, w, h, ww: Math.max(1, Math.round(w * scale)), wh: Math.max(1, Math.round(h * scale)) };
+  }
+
+  function cropCanvases(bits, plan) { // the working-size photo crop and its RGBA mask
+    const { left, top, w, h, ww, wh } = plan;
+    const image = document.createElement("canvas");
+    image.width = ww;
+    image.height = wh;
+    const ictx = image.getContext("2d");
+    ictx.imageSmoothingQuality = "high";
+    ictx.drawImage(photoCanvas, left, top, w, h, 0, 0, ww, wh);
+    const mask = document.createElement("canvas");
+    mask.width = ww;
+    mask.height = wh;
+    const mctx = mask.getContext("2d");
+    const data = mctx.createImageData(ww, wh);
+    data.data.fill(255); // opaque: known
+    const width = holeCanvas.width;
+    for (let y = 0; y < h; y += 1) { // a working pixel is hole if any pixel it covers is
+      const wy = Math.min(wh - 1, Math.floor((y * wh) / h));
+      for (let x = 0; x < w; x += 1) {
+        if (bits[(top + y) * width + left + x]) {
+          data.data[4 * (wy * ww + Math.min(ww - 1, Math.floor((x * ww) / w))) + 3] = 0;
+        }
+      }
+    }
+    mctx.putImageData(data, 0, 0);
+    return { image, mask };
+  }
+
+  async function pasteFill(blob, bits, plan) { // full-size PNG: the photo, painted pixels filled
+    const { left, top, w, h } = plan;
+    const fill = await createImageBitmap(blob);
+    const up = document.createElement("canvas");
+    up.width = w;
+    up.height = h;
+    const uctx = up.getContext("2d", { willReadFrequently: true });
+    uctx.imageSmoothingQuality = "high";
+    uctx.drawImage(fill, 0, 0, w, h);
+    if (fill.close) fill.close();
+    const filled = uctx.getImageData(0, 0, w, h).data;
+    const out = document.createElement("canvas");
+    out.width = photoCanvas.width;
+    out.height = photoCanvas.height;
+    const octx = out.getContext("2d", { willReadFrequently: true });
+    octx.drawImage(photoCanvas, 0, 0);
+    const region = octx.getImageData(left, top, w, h);
+    const width = holeCanvas.width;
+    for (let y = 0; y < h; y += 1) {
+      for (let x = 0; x < w; x += 1) {
+        if (bits[(top + y) * width + left + x]) {
+          const i = 4 * (y * w + x);
+          region.data[i] = filled[i];
+          region.data[i + 1] = filled[i + 1];
+          region.data[i + 2] = filled[i + 2];
+        }
+      }
+    }
+    octx.putImageData(region, left, top);
+    return canvasBlob(out);
+  }
+
   function maskCanvas() { // opaque black, transparent where painted: transparent = hole
     const m = document.createElement("canvas");
     m.width = holeCanvas.width;
@@ -422,8 +520,11 @@
     results.hidden = false;
     $("cards").textContent = "";
     const mask = maskCanvas();
+    const bits = holeBits();
+    const plan = cropPlan(bits);
+    const crop = cropCanvases(bits, plan);
     const [image64, mask64, maskBlob] = await Promise.all([
-      base64(state.photo.png), canvasBlob(mask).then(base64), canvasBlob(mask)]);
+      canvasBlob(crop.image).then(base64), canvasBlob(crop.mask).then(base64), canvasBlob(mask)]);
 
     const original = card("Original", `${state.photo.width} x ${state.photo.height}`);
     picture(original, state.photo.url);
@@ -449,7 +550,7 @@
     };
     progress();
     await Promise.all(chosen.map(async (model) => {
-      await fillOne(model, image64, mask64, run);
+      await fillOne(model, image64, mask64, run, bits, plan);
       done += 1;
       if (run === state.run) progress();
     }));
@@ -459,7 +560,7 @@
     }
   }
 
-  async function fillOne(model, image64, mask64, run) {
+  async function fillOne(model, image64, mask64, run, bits, plan) {
     const c = card(model.name, `version ${model.version}`, model.name);
     c.el.dataset.state = "pending";
     const wait = document.createElement("div");
@@ -491,7 +592,7 @@
       }
       let out = body.predictions[0];
       if (out && out.inpainted_bytes) out = out.inpainted_bytes;
-      const blob = pngBlob(out.b64);
+      const blob = await pasteFill(pngBlob(out.b64), bits, plan);
       if (run !== state.run) return;
       const link = URL.createObjectURL(blob);
       wait.remove();
@@ -503,6 +604,7 @@
       a.textContent = "Download PNG";
       const time = document.createElement("span");
       time.textContent = `${seconds()} s`;
+      time.title = `filled a ${plan.w} x ${plan.h} crop at ${plan.ww} x ${plan.wh}`;
       c.meta.append(a, time);
       c.el.dataset.state = "done";
     } catch (e) {
