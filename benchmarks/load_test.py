@@ -62,6 +62,12 @@ flags.DEFINE_string("label", "after", "--single_2048: the name of this measureme
 flags.DEFINE_string("single_out", "benchmarks/results/single_2048.json", "--single_2048 results.")
 flags.DEFINE_float("request_timeout", 180.0, "Client timeout per request, seconds.")
 flags.DEFINE_integer("seed", 0, "Seed of the request mix.")
+flags.DEFINE_bool("photos", False, "Also serve the shipped photo model (`photos`, exported from "
+                  "the package) with photo-sized requests: Kodak crops of at most 768 px with "
+                  "brushed masks, what the page and `tfinpaint fill --url` send, and its "
+                  "largest (1024x1024) and oversize requests.")
+flags.DEFINE_string("data_dir", None, "--photos: the data folder with photos/kodak (default "
+                    "$TFINPAINT_DATA_DIR).")
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("conv", "ae_patch", "cvae")
@@ -77,9 +83,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def export_models(folder):
-    from tfinpaint import export, models
+def served():
+    return MODELS + (("photos",) if FLAGS.photos else ())
 
+
+def export_models(folder):
+    from tfinpaint import export, models, pretrained
+
+    if FLAGS.photos:
+        pretrained.export("photos", os.path.join(folder, "photos"), version=1)
     for name in MODELS:
         model = models.build(name, 12, seed=0, **({"image_size": 32} if name == "cvae" else {}))
         export.export(model, os.path.join(folder, name), getattr(model, "fixed_size", None))
@@ -90,7 +102,7 @@ def start_server(models_dir, port, log_path):
     with open(config, "w") as f:
         f.write("model_config_list {\n" + "".join(
             f'  config {{ name: "{m}" base_path: "{os.path.join(models_dir, m)}" '
-            'model_platform: "tensorflow" }\n' for m in MODELS) + "}\n")
+            'model_platform: "tensorflow" }\n' for m in served()) + "}\n")
     program = [FLAGS.server_script] if FLAGS.server_script else ["-m", "serving.server"]
     cmd = [sys.executable, *program, f"--model_config_file={config}", f"--rest_api_port={port}",
            "--file_system_poll_wait_seconds=0", *FLAGS.server_args]
@@ -109,7 +121,7 @@ def start_server(models_dir, port, log_path):
             raise RuntimeError("the server did not start within 600 s")
         try:
             if all(requests.get(f"{url}/v1/models/{m}", timeout=5).status_code == 200
-                   for m in MODELS):
+                   for m in served()):
                 return process, url, " ".join(cmd)
         except requests.ConnectionError:
             pass
@@ -162,6 +174,26 @@ def bytes_body(image, hole, mask=b""):
         "mask_bytes": {"b64": base64.b64encode(mask).decode()}, "hole": list(hole)}]}).encode()
 
 
+def kodak_crops():
+    """[(label, PNG, mask PNG)]: Kodak crops as the page sends them (longer side 768) with a
+    brushed hole (an ellipse, about 10%; white = hole)."""
+    import cv2
+
+    data = os.path.expanduser(FLAGS.data_dir or os.environ.get("TFINPAINT_DATA_DIR", ""))
+    out = []
+    for i, (w, h) in enumerate([(768, 512), (512, 768), (768, 768), (768, 576)]):
+        image = cv2.imread(os.path.join(data, "photos", "kodak", f"kodim{i + 1:02d}.png"))
+        if image is None:
+            raise SystemExit(f"--photos needs {data}/photos/kodak (set --data_dir)")
+        image = cv2.cvtColor(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA),
+                             cv2.COLOR_BGR2RGB)
+        mask = np.zeros((h, w, 1), np.uint8)
+        cv2.ellipse(mask, (w // 2, h // 2), (w // 6, h // 5), 30, 0, 360, 255, -1)
+        out.append((f"photos kodak {w}x{h}", tf.io.encode_png(image).numpy(),
+                    tf.io.encode_png(mask).numpy()))
+    return out
+
+
 def side(pixels):
     return int(pixels ** 0.5)
 
@@ -175,6 +207,11 @@ def catalogue():
     forged = forged_png(60000, 60000)
     normal = [(f"{m} {s}px", m, bytes_body(small[s], (s // 4, s // 4, 12)), {})
               for m in MODELS for s in small]
+    if FLAGS.photos:
+        budget["photos"] = FULL_SIZE_PIXELS
+        largest["photos"], over["photos"] = largest["conv"], over["conv"]
+        normal += [(label, "photos", bytes_body(png, (0, 0, 0), mask), {})
+                   for label, png, mask in kodak_crops()]
     good = bytes_body(small[64], (8, 8, 12))
     malformed = [
         ("bad JSON", "conv", b"{not json", {}),
@@ -193,9 +230,9 @@ def catalogue():
     return {
         "normal": normal,
         "largest": [(f"{m} {side(budget[m])}px black", m,
-                     bytes_body(largest[m], (8, 8, 12)), {}) for m in MODELS],
+                     bytes_body(largest[m], (8, 8, 12)), {}) for m in served()],
         "oversize": [(f"{m} {2 * side(budget[m])}px black", m, bytes_body(over[m], (8, 8, 12)), {})
-                     for m in MODELS] + [("60000x60000 forged header", "conv",
+                     for m in served()] + [("60000x60000 forged header", "conv",
                                           bytes_body(forged, (8, 8, 12)), {})],
         "malformed": malformed,
         "slow": [(f"slow {label}", m, body, {}) for label, m, body, _ in normal[:3]],
@@ -278,7 +315,7 @@ def client(url, items, deadline, budget, results, seed, timeout):
 def serves_normally(url, items):
     """After the load: every model's status and one normal request each answer 200."""
     checks = {}
-    for m in MODELS:
+    for m in served():
         checks[f"{m} status"] = requests.get(f"{url}/v1/models/{m}", timeout=60).status_code
         body = next(b for _, model, b, _ in items["normal"] if model == m)
         r = requests.post(f"{url}/v1/models/{m}:predict", data=body, timeout=FLAGS.request_timeout)
