@@ -3,7 +3,7 @@
     python -m serving.demo          # then open http://127.0.0.1:8501/ and drop a photo on it
 
 The same as `tfinpaint serve` (the shipped models, exported once into the cache, and the REST API
-and the page of `serving.server`), plus `--model=NAME=PATH` exports of your own beside them, and a
+and the page of `serving.server`), plus `--extra_model=NAME=PATH` exports of your own beside them, and a
 sample photo to try: a Kodak photo from the data folder when there is one (copied to
 `--workdir`), so that a person who cloned the repository has a photo at hand. The page crops
 around what is brushed and sends that crop at most 768 px on its longer side, so photos of any
@@ -26,7 +26,7 @@ flags.DEFINE_string("workdir", "runs/demo", "Folder for the sample photo.")
 flags.DEFINE_string("data_dir", None, "Data folder with photos/kodak (default: "
                     "$TFINPAINT_DATA_DIR, else ../shared/data next to the checkout); only for "
                     "the sample photo.")
-flags.DEFINE_multi_string("model", [], "Also serve this export, NAME=PATH (repeatable).")
+flags.DEFINE_multi_string("extra_model", [], "Also serve this export, NAME=PATH (repeatable).")
 flags.DEFINE_string("cache", None, "Where the shipped models are exported once (default: "
                     "$XDG_CACHE_HOME/tfinpaint or ~/.cache/tfinpaint).")
 flags.DEFINE_integer("port", 8501, "HTTP port of the page and the REST API.", lower_bound=0,
@@ -48,7 +48,7 @@ def sample_photo(workdir):
 def main(argv):
     del argv
     try:
-        bases = cli.model_configs(FLAGS.model, cache=FLAGS.cache)
+        bases = cli.model_configs(FLAGS.extra_model, cache=FLAGS.cache)
         server = cli.start_server(bases, FLAGS.port, FLAGS.host)
     except cli.CommandError as e:
         raise SystemExit(f"demo: error: {e}") from None

@@ -18,9 +18,9 @@ import sys
 
 import pytest
 
+from benchmarks import docs_tables  # not benchmarks/ on sys.path: its serving.py would shadow serving/
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import docs_tables  # noqa: E402
 
 PACKAGES = ("tfinpaint", "tuner", "serving", "benchmarks")
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)

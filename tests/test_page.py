@@ -300,7 +300,7 @@ def test_demo_serves_the_shipped_model_and_the_page_without_training(tmp_path, s
         port = s.getsockname()[1]
     demo = subprocess.Popen([sys.executable, "-m", "serving.demo", f"--workdir={tmp_path}",
                              f"--port={port}", f"--cache={shipped_cache}",
-                             f"--model=mine={tmp_path / 'mine'}"], cwd=ROOT,
+                             f"--extra_model=mine={tmp_path / 'mine'}"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
