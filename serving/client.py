@@ -72,19 +72,23 @@ class Client:
 
     def inpaint_many(self, model, items, version=None):
         """[(image bytes, mask bytes or None, (x, y, size) or None)] in one request."""
-        rows = []
-        for image, mask, hole in items:
-            if not isinstance(image, bytes) or not image:
-                raise ValueError("every image must be non-empty bytes (a PNG/JPEG file's).")
-            if mask is None:
-                if hole is None:
-                    raise ValueError("give a mask or a hole (x, y, size) for every image.")
-                hole = list(_hole(hole))
-            rows.append({"image_bytes": {"b64": base64.b64encode(image).decode("ascii")},
-                         "mask_bytes": {"b64": base64.b64encode(mask or b"").decode("ascii")},
-                         "hole": hole if mask is None else [0, 0, 0]})
+        rows = [bytes_row(image, mask, hole) for image, mask, hole in items]
         answer = self.predict(model, {"signature_name": "inpaint_bytes", "instances": rows}, version)
         return [base64.b64decode(p["b64"]) for p in answer["predictions"]]
+
+
+def bytes_row(image, mask=None, hole=None):
+    """One `inpaint_bytes` row in TF Serving's REST format: image bytes (PNG/JPEG) and either a
+    mask's PNG bytes (hole sent as [0, 0, 0]) or hole=(x, y, size) (mask sent empty)."""
+    if not isinstance(image, bytes) or not image:
+        raise ValueError("every image must be non-empty bytes (a PNG/JPEG file's).")
+    if mask is None:
+        if hole is None:
+            raise ValueError("give a mask or a hole (x, y, size) for every image.")
+        hole = list(_hole(hole))
+    return {"image_bytes": {"b64": base64.b64encode(image).decode("ascii")},
+            "mask_bytes": {"b64": base64.b64encode(mask or b"").decode("ascii")},
+            "hole": hole if mask is None else [0, 0, 0]}
 
 
 def _hole(hole):

@@ -6,9 +6,9 @@ import sys
 import pytest
 from absl import app, flags
 
+from helpers import ROOT
 from tfinpaint import main as cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--epochs=1", "--steps_per_epoch=2", "--batch_size=16", "--max_train_images=64",
         "--eval_images=40", "--classical=mean"]
 

@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
+from helpers import ROOT
 from tfinpaint import config, models
 from tfinpaint.models.registry import INPUTS, settings_table
 from tfinpaint.utils import ConfigError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The only flags one command has and the other has not. A flag added to tfinpaint.main (in any
 # module) and not to tuner.search, or the other way round, fails the test below.
 MAIN_ONLY = {"mode", "model", "image", "mask", "hole", "output",  # --mode=inpaint

@@ -8,14 +8,13 @@ their figures as JSON; the tests below assert on them.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT, free_ports
 
 # Tiny architectures: the checks are about distribution, not quality.
 FAMILIES = {
@@ -201,16 +200,6 @@ def test_tuner_trials_train_under_mirrored(mirrored):
 
 
 # ---------------------------------------------------------------- multi_worker on localhost
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
 
 def test_two_process_multi_worker_run_finishes_an_epoch(tmp_path, data_dir):
     run = tmp_path / "run"

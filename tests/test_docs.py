@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks import docs_tables  # not benchmarks/ on sys.path: its serving.py would shadow serving/
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT
 
 PACKAGES = ("tfinpaint", "tuner", "serving", "benchmarks")
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)

@@ -9,9 +9,9 @@ import pytest
 import requests
 import tensorflow as tf
 
+from helpers import png
+from serving.client import bytes_row
 from tfinpaint import evaluate, export, models
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_reload_gives_the_keras_models_output(exported):
@@ -87,10 +87,6 @@ def test_crash_during_export_leaves_no_partial_version(tmp_path, monkeypatch, wh
 
 # --- the PNG signatures over TF Serving's REST API (local server, real exports) ---------------
 
-def _png(pixels):
-    return tf.io.encode_png(pixels).numpy()
-
-
 def _b64(data):
     return {"b64": base64.b64encode(data).decode("ascii")}
 
@@ -132,7 +128,7 @@ def test_signatures_have_exactly_their_inputs(rest):
 @pytest.mark.parametrize("model", ["conv", "cvae"])
 def test_mask_request_without_dummy_fields(rest, model):
     status, body = _predict(rest, model, {"signature_name": "inpaint_mask_bytes", "instances": [
-        {"image_bytes": _b64(_png(PHOTO)), "mask_bytes": _b64(_png(GREY_MASK))}]})
+        {"image_bytes": _b64(png(PHOTO)), "mask_bytes": _b64(png(GREY_MASK))}]})
     assert status == 200, body
     filled = tf.io.decode_png(base64.b64decode(body["predictions"][0]["b64"])).numpy()
     assert filled.shape == PHOTO.shape
@@ -140,14 +136,13 @@ def test_mask_request_without_dummy_fields(rest, model):
     assert (filled[HOLE] != PHOTO[HOLE]).any(axis=-1).mean() > 0.5
     # the old signature, with its dummy hole, gives the same PNG
     status, old = _predict(rest, model, {"signature_name": "inpaint_bytes", "instances": [
-        {"image_bytes": _b64(_png(PHOTO)), "mask_bytes": _b64(_png(GREY_MASK)),
-         "hole": [0, 0, 0]}]})
+        bytes_row(png(PHOTO), png(GREY_MASK))]})
     assert status == 200 and old["predictions"] == body["predictions"]
 
 
 def test_hole_request_without_dummy_fields(rest):
     status, body = _predict(rest, "conv", {"signature_name": "inpaint_hole_bytes", "inputs": {
-        "image_bytes": [_b64(_png(PHOTO))] * 2, "hole": [[10, 6, 12], [0, 0, 4]]}})  # columnar
+        "image_bytes": [_b64(png(PHOTO))] * 2, "hole": [[10, 6, 12], [0, 0, 4]]}})  # columnar
     assert status == 200, body
     first, second = (tf.io.decode_png(base64.b64decode(p["b64"])).numpy() for p in body["outputs"])
     np.testing.assert_array_equal(first[~HOLE], PHOTO[~HOLE])
@@ -156,7 +151,7 @@ def test_hole_request_without_dummy_fields(rest):
     corner[:4, :4] = True
     np.testing.assert_array_equal(second[~corner], PHOTO[~corner])
     status, old = _predict(rest, "conv", {"signature_name": "inpaint_bytes", "instances": [
-        {"image_bytes": _b64(_png(PHOTO)), "mask_bytes": _b64(b""), "hole": [10, 6, 12]}]})
+        bytes_row(png(PHOTO), hole=(10, 6, 12))]})
     assert status == 200 and old["predictions"][0] == body["outputs"][0]
 
 
@@ -174,7 +169,7 @@ def test_one_threshold_and_inverted_masks(rest):
     """grey >= 128 is hole; alpha < 128 is hole; more than 90% hole is refused as inverted."""
     def fill(mask):
         status, body = _predict(rest, "conv", {"signature_name": "inpaint_mask_bytes", "instances": [
-            {"image_bytes": _b64(_png(PHOTO)), "mask_bytes": _b64(_png(mask))}]})
+            {"image_bytes": _b64(png(PHOTO)), "mask_bytes": _b64(png(mask))}]})
         return status, body
 
     grey = np.zeros((40, 48, 1), np.uint8)

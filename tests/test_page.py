@@ -16,10 +16,10 @@ import pytest
 import requests
 import tensorflow as tf
 
+from helpers import ROOT, free_port
 from serving.server import Server
 from tfinpaint import export, models
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
 
 
@@ -290,14 +290,11 @@ def test_demo_serves_the_shipped_model_and_the_page_without_training(tmp_path, s
     """`python -m serving.demo`: the shipped model (its export found in the cache), an export of
     one's own beside it, the page, a sample Kodak photo and a mask-only predict."""
     import signal
-    import socket
     import subprocess
     import sys
 
     export.export(models.build("unet", 12, seed=0, filters=4), str(tmp_path / "mine"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     demo = subprocess.Popen([sys.executable, "-m", "serving.demo", f"--workdir={tmp_path}",
                              f"--port={port}", f"--cache={shipped_cache}",
                              f"--extra_model=mine={tmp_path / 'mine'}"], cwd=ROOT,

@@ -1,7 +1,6 @@
 """Photographs: the photo hole families, random crops of photos of any size, the named photo
 datasets, and the photo protocol on a handful of real photos (classical methods and an export)."""
 import json
-import os
 import subprocess
 import sys
 
@@ -9,13 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import ROOT
 from tfinpaint import export, models
 from tfinpaint import photo_protocol as pp
 from tfinpaint.data import load_dataset, read_image, train_pipeline
 from tfinpaint.data.photo_holes import FAMILIES, MAX_AREA, photo_masks
 from tfinpaint.data.sources import DatasetUnavailable, photo_crop
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def hole_area(masks):

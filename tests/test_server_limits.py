@@ -24,18 +24,13 @@ from PIL import Image
 from tensorflow_serving.config import model_server_config_pb2
 from werkzeug.test import Client as WsgiClient
 
-from serving.client import Client
+from helpers import ROOT, png
+from serving.client import Client, bytes_row
 from serving.server import (ConfigError, Limits, ModelManager, Server, Workers, make_app,
                             parse_model_config)
 from tfinpaint import export, inpaint, models
 from tfinpaint.inpaint import (FULL_SIZE_PIXELS, RESAMPLED_PIXELS, InputError, TooManyPixels,
                                image_size, too_many_pixels)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def png(pixels):
-    return tf.io.encode_png(pixels).numpy()
 
 
 def black_png(width, height, channels=3):
@@ -54,9 +49,8 @@ def photo(h, w, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
 
 
-def row(image, hole=(4, 4, 8), mask=b""):
-    return {"image_bytes": {"b64": base64.b64encode(image).decode()},
-            "mask_bytes": {"b64": base64.b64encode(mask).decode()}, "hole": list(hole)}
+def row(image, hole=(4, 4, 8), mask=None):
+    return bytes_row(image, mask, hole)
 
 
 def bytes_request(*rows):

@@ -1,8 +1,6 @@
 """The REST client against the local TF-Serving-style server, with real exported models."""
-import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -13,11 +11,11 @@ import pytest
 import requests
 import tensorflow as tf
 
-from serving.client import Client, ServingError
+from helpers import ROOT, free_port, png
+from serving.client import Client, ServingError, bytes_row
 from serving.server import Server, parse_model_config
 from tfinpaint import export, models
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = """
 model_config_list {
   config { name: "conv" base_path: "%s/conv" model_platform: "tensorflow" }
@@ -29,10 +27,6 @@ model_config_list {
   }
 }
 """
-
-
-def png(pixels):
-    return tf.io.encode_png(pixels).numpy()
 
 
 def decode(data):
@@ -120,11 +114,6 @@ def test_status_and_metadata(client):
     assert set(signatures["inpaint_bytes"]["outputs"]) == {"inpainted_bytes"}
 
 
-def _bytes_row(image=b"", mask=b"", hole=(0, 0, 0)):
-    return {"image_bytes": {"b64": base64.b64encode(image).decode()},
-            "mask_bytes": {"b64": base64.b64encode(mask).decode()}, "hole": list(hole)}
-
-
 GOOD = png(photo(32, 32))
 BAD_REQUESTS = [
     ("POST", "conv:predict", "{not json", 400, "JSON Parse error"),
@@ -140,17 +129,17 @@ BAD_REQUESTS = [
      400, "rectangular"),
     ("POST", "conv:predict", {"instances": [{"image": "abc", "mask": [[[1]]]}]}, 400, "float"),
     ("POST", "conv:predict", {"signature_name": "inpaint_bytes",  # its header claims 28192x29807
-                              "instances": [_bytes_row(b"GIF89a not really", hole=(1, 1, 4))]}, 413,
+                              "instances": [bytes_row(b"GIF89a not really", hole=(1, 1, 4))]}, 413,
      "28192x29807"),
     ("POST", "conv:predict", {"signature_name": "inpaint_bytes",
-                              "instances": [_bytes_row(b"\x00garbage", hole=(1, 1, 4))]},
+                              "instances": [bytes_row(b"\x00garbage", hole=(1, 1, 4))]},
      400, "image_bytes is not a PNG, JPEG"),
     ("POST", "conv:predict", {"signature_name": "inpaint_bytes", "instances": [
-        _bytes_row(GOOD, png(box_mask(16, 16, 1, 4, 1, 4)))]}, 400, "mask_bytes is 16x16.*same size"),
+        bytes_row(GOOD, png(box_mask(16, 16, 1, 4, 1, 4)))]}, 400, "mask_bytes is 16x16.*same size"),
     ("POST", "conv:predict", {"signature_name": "inpaint_bytes", "instances": [
-        _bytes_row(GOOD, png(np.zeros((32, 32, 1), np.uint8)))]}, 400, "mask_bytes has no hole"),
+        bytes_row(GOOD, png(np.zeros((32, 32, 1), np.uint8)))]}, 400, "mask_bytes has no hole"),
     ("POST", "conv:predict", {"signature_name": "inpaint_bytes", "instances": [
-        _bytes_row(GOOD, hole=(30, 30, 8))]}, 400, "does not fit"),
+        bytes_row(GOOD, hole=(30, 30, 8))]}, 400, "does not fit"),
     ("POST", "conv:predict", {"signature_name": "inpaint_bytes", "instances": [
         {"image_bytes": {"b64": "!!notbase64"}, "mask_bytes": "", "hole": [1, 1, 4]}]}, 400, "base64"),
     ("POST", "conv:classify", {"instances": [1]}, 400, "only predict"),
@@ -265,15 +254,9 @@ def test_shipped_models_config_names_every_method():
     assert all(c["base_path"] == os.path.join(ROOT, "serving", "models", c["name"]) for c in configs)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_server_and_client_commands(served, tmp_path):
     """`python -m serving.server` for one model, and `python -m serving.client` on a folder."""
-    port = _free_port()
+    port = free_port()
     relative = os.path.relpath(served[1] / "conv", ROOT)  # made absolute, with a warning
     server = subprocess.Popen([sys.executable, "-m", "serving.server", "--model_name=conv",
                                f"--model_base_path={relative}", f"--rest_api_port={port}"],

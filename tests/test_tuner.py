@@ -4,6 +4,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from helpers import ROOT, free_port
 from tfinpaint.config import make
 from tuner.search import search
 
@@ -51,22 +52,18 @@ def test_gan_search_covers_alpha(tmp_path, data_dir):
 
 
 def test_chief_and_worker_share_one_search(tmp_path, data_dir):
-    import socket
     import subprocess
     import sys
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    port = free_port()
     args = [sys.executable, "-m", "tuner.search", "--method=conv", "--max_trials=2", "--epochs=1",
             "--steps_per_epoch=2", "--batch_size=16", "--max_train_images=64",
             f"--directory={tmp_path / 'tn'}", f"--export_dir={tmp_path / 'export'}",
             f"--data_dir={data_dir}"]
     env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
-    chief = subprocess.Popen(args, cwd=root, env=dict(env, KERASTUNER_TUNER_ID="chief"),
+    chief = subprocess.Popen(args, cwd=ROOT, env=dict(env, KERASTUNER_TUNER_ID="chief"),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    worker = subprocess.run(args, cwd=root, env=dict(env, KERASTUNER_TUNER_ID="tuner0"),
+    worker = subprocess.run(args, cwd=ROOT, env=dict(env, KERASTUNER_TUNER_ID="tuner0"),
                             capture_output=True, text=True, timeout=300)
     chief_out, _ = chief.communicate(timeout=300)
     assert worker.returncode == 0, worker.stderr[-2000:]
