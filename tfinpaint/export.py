@@ -137,40 +137,31 @@ def _per_image(fn, inputs, names):
         return {"inpainted_bytes": tf.map_fn(fn, tuple(inputs), fn_output_signature=tf.string)}
 
 
-def bytes_fn(model):
-    """The `inpaint_bytes` signature's function: image, mask ("" = none) and hole."""
+# The PNG/JPEG signatures and their inputs, in order: one "image_bytes" per image, with a mask
+# PNG ("mask_bytes"), a square hole ("hole"), or both (the mask when not "", else the hole; kept
+# for old clients).
+BYTES_SIGNATURES = {"inpaint_bytes": ("image_bytes", "mask_bytes", "hole"),
+                    "inpaint_mask_bytes": ("image_bytes", "mask_bytes"),
+                    "inpaint_hole_bytes": ("image_bytes", "hole")}
+
+
+def bytes_fn(model, names):
+    """A bytes signature's function over the inputs `names` (a BYTES_SIGNATURES value)."""
     fill = _png_filler(model)
 
     def one(args):
-        data, mask_data, hole = args
-        with_mask = _mask_from_bytes(mask_data)
-        with_hole = _mask_from_hole(hole)
-        return fill(data, lambda h, w: tf.cond(tf.strings.length(mask_data) > 0,
-                                               lambda: with_mask(h, w), lambda: with_hole(h, w)))
+        given = dict(zip(names, args))
+        with_mask = _mask_from_bytes(given["mask_bytes"]) if "mask_bytes" in given else None
+        with_hole = _mask_from_hole(given["hole"]) if "hole" in given else None
+        if with_mask and with_hole:
+            mask_fn = lambda h, w: tf.cond(tf.strings.length(given["mask_bytes"]) > 0,  # noqa: E731
+                                           lambda: with_mask(h, w), lambda: with_hole(h, w))
+        else:
+            mask_fn = with_mask or with_hole
+        return fill(given["image_bytes"], mask_fn)
 
-    def serve(image_bytes, mask_bytes, hole):
-        return _per_image(one, [image_bytes, mask_bytes, hole],
-                          ["image_bytes", "mask_bytes", "hole"])
-    return serve
-
-
-def mask_bytes_fn(model):
-    """The `inpaint_mask_bytes` signature's function: image and mask PNG only."""
-    fill = _png_filler(model)
-
-    def serve(image_bytes, mask_bytes):
-        return _per_image(lambda a: fill(a[0], _mask_from_bytes(a[1])),
-                          [image_bytes, mask_bytes], ["image_bytes", "mask_bytes"])
-    return serve
-
-
-def hole_bytes_fn(model):
-    """The `inpaint_hole_bytes` signature's function: image and square hole only."""
-    fill = _png_filler(model)
-
-    def serve(image_bytes, hole):
-        return _per_image(lambda a: fill(a[0], _mask_from_hole(a[1])),
-                          [image_bytes, hole], ["image_bytes", "hole"])
+    def serve(*inputs):
+        return _per_image(one, list(inputs), list(names))
     return serve
 
 
@@ -191,15 +182,12 @@ def export(model, base_dir, image_size=None, version=None, extra_files=None):
         "serving_default", serving_fn(model),
         input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="image"),
                          tf.TensorSpec([None, size, size, 1], tf.float32, name="mask")])
-    image_bytes = tf.TensorSpec([None], tf.string, name="image_bytes")
-    mask_bytes = tf.TensorSpec([None], tf.string, name="mask_bytes")
-    hole = tf.TensorSpec([None, 3], tf.int32, name="hole")
-    archive.add_endpoint("inpaint_bytes", bytes_fn(model),
-                         input_signature=[image_bytes, mask_bytes, hole])
-    archive.add_endpoint("inpaint_mask_bytes", mask_bytes_fn(model),
-                         input_signature=[image_bytes, mask_bytes])
-    archive.add_endpoint("inpaint_hole_bytes", hole_bytes_fn(model),
-                         input_signature=[image_bytes, hole])
+    specs = {"image_bytes": tf.TensorSpec([None], tf.string, name="image_bytes"),
+             "mask_bytes": tf.TensorSpec([None], tf.string, name="mask_bytes"),
+             "hole": tf.TensorSpec([None, 3], tf.int32, name="hole")}
+    for name, inputs in BYTES_SIGNATURES.items():
+        archive.add_endpoint(name, bytes_fn(model, inputs),
+                             input_signature=[specs[i] for i in inputs])
     if hasattr(model, "sample"):  # methods that draw several fills: a seeded sampler
         archive.add_endpoint(
             "sample", lambda image, mask, samples, seed: {
