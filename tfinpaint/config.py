@@ -13,8 +13,8 @@ import os
 
 from tfinpaint import distribute, models
 from tfinpaint import precision as policies
+from tfinpaint.constants import CLASSICAL, CLASSICAL_CHOICES, FREEFORM, HOLES
 from tfinpaint.data.holes import COMPACT_FILL, KINDS, compact_only_methods, freeform_methods
-from tfinpaint.evaluate import CLASSICAL, CLASSICAL_CHOICES, FREEFORM, HOLES
 from tfinpaint.models.registry import check, names, setting
 from tfinpaint.utils import ConfigError
 

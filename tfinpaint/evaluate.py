@@ -22,13 +22,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfinpaint import metrics, realism
+from tfinpaint.constants import CLASSICAL, CLASSICAL_CHOICES, FREEFORM, HOLES  # noqa: F401
 from tfinpaint.data.holes import NOT_COMPACT
 from tfinpaint.utils import atomic_write_text
 
-CLASSICAL = ("mean", "telea", "ns", "biharmonic")  # the rows every protocol shows by default
-# ... and every classical method there is: PatchMatch (Barnes et al. 2009, pypatchmatch) copies
-# real texture into the hole; seconds per photo, so it is asked for by name.
-CLASSICAL_CHOICES = CLASSICAL + ("patchmatch",)
 PATCHMATCH_RADIUS = 3  # pypatchmatch's patch_size: 7x7 patches
 PATCHMATCH_SEED = 0
 REAL = "real (2nd sample)"  # the noise-floor row: SWD of real images that are not the truth
@@ -50,11 +47,6 @@ def protocol_masks(n, height, width, hole, center=False, seed=0):
     return masks
 
 
-# The free-form protocols: --eval_holes name -> (hole area band, PNG folder, seed). Masks of
-# kind "freeform" (strokes and blotches), every one inside its band.
-FREEFORM = {"freeform_10_20": ((0.10, 0.20), "10-20", 1020),
-            "freeform_30_40": ((0.30, 0.40), "30-40", 3040)}
-HOLES = ("random", "center") + tuple(FREEFORM)
 MASK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         "benchmarks", "freeform_masks")
 
