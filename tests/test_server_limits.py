@@ -25,7 +25,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from werkzeug.test import Client as WsgiClient
 
 from helpers import ROOT, png
-from serving.client import Client, bytes_row
+from serving.client import Client, ServingError, bytes_row
 from serving.server import (ConfigError, Limits, ModelManager, Server, Workers, make_app,
                             parse_model_config)
 from tfinpaint import export, inpaint, models
@@ -84,8 +84,12 @@ def save_gate(folder, flag):
         def serve(self, x):
             if flag is None:
                 return {"y": x + 1.0}
-            spun = tf.while_loop(lambda i: tf.equal(tf.size(tf.io.matching_files(flag)), 0),
-                                 lambda i: i + 1, [tf.constant(0)])[0]
+            def closed(i):  # the pattern depends on i (it is `flag` itself), so the file
+                # check cannot be hoisted out of the loop and evaluated only once
+                pattern = tf.strings.join([flag, tf.strings.substr(tf.strings.as_string(i), 0, 0)])
+                return tf.equal(tf.size(tf.io.matching_files(pattern)), 0)
+
+            spun = tf.while_loop(closed, lambda i: i + 1, [tf.constant(0)])[0]
             with tf.control_dependencies([spun]):
                 return {"y": x + 1.0}
 
@@ -355,6 +359,41 @@ def test_client_validates_with_exceptions_even_under_python_O(tmp_path):
                           f"--output={tmp_path / 'o.png'}"], cwd=ROOT, capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 1 and "--hole must be x,y,size (three integers)" in run.stderr
+
+
+def test_client_retries_a_503_after_its_retry_after_a_bounded_number_of_times(tmp_path):
+    """One worker, no waiting place, held by a request to a closed gate: the client's request
+    is refused with 503 + Retry-After; it waits and retries, and succeeds once the gate opens.
+    With the gate kept closed it gives up after its `retries` and reports the 503."""
+    save_gate(tmp_path / "gate", tmp_path / "open")
+    save_gate(tmp_path / "quick", None)
+    configs = [{"name": n, "base_path": str(tmp_path / n), "policy": ("latest", 1)}
+               for n in ("gate", "quick")]
+    with Server(configs, port=0, poll_seconds=0, num_workers=1, max_queued_requests=0,
+                timeout=600) as server, ThreadPoolExecutor(2) as pool:
+        try:
+            holder = pool.submit(post, server.url, "gate", {"instances": [1.0]})
+            deadline = time.monotonic() + 120
+            while post(server.url, "quick", {"instances": [0.0]}).status_code != 503:
+                assert time.monotonic() < deadline, "the gate never held the worker"
+                if holder.done():  # refused while a probe had the worker: try again
+                    assert holder.result().status_code == 503, holder.result().text
+                    holder = pool.submit(post, server.url, "gate", {"instances": [1.0]})
+                time.sleep(0.2)  # until the holder has the worker (a quick model is refused)
+            with pytest.raises(ServingError, match="HTTP 503.*busy"):
+                Client(server.url, retries=2).predict("gate", {"instances": [1.0]})
+            retried = pool.submit(Client(server.url, retries=8).session.post,
+                                  f"{server.url}/v1/models/gate:predict",
+                                  json={"instances": [3.0]}, timeout=120)
+            time.sleep(2.5)  # at least two refusals and waits
+        finally:
+            (tmp_path / "open").write_text("")  # never leave a request spinning
+        answer = retried.result(timeout=120)
+        assert answer.status_code == 200, (answer.status_code, answer.text)
+        assert holder.result(timeout=120).status_code == 200
+    assert answer.json() == {"predictions": [4.0]}
+    history = answer.raw.retries.history
+    assert len(history) >= 2 and {h.status for h in history} == {503}, history
 
 
 # --- the load test, short -----------------------------------------------------------------------
