@@ -106,13 +106,16 @@ def test_make_refuses_what_cannot_work(method, overrides, message):
 @pytest.mark.parametrize("method", sorted(models.METHODS))
 def test_builders_take_only_what_they_use(method):
     """A builder's parameters are its settings and some INPUTS, each used in its body; every
-    setting is read; every setting has its help; the method's defaults are Config fields."""
+    setting is read (by the builder, or by the model it hands the settings `s` whole); every
+    setting has its help; the method's defaults are Config fields."""
     spec = models.get(method)
     source = inspect.getsource(spec.builder)
     body = source[source.index(":\n"):]
     params = list(inspect.signature(spec.builder).parameters)
     for p in params[1:]:
         assert p in INPUTS and re.search(rf"\b{p}\b", body), (method, p)
+    if re.search(r"[(,]\s*s\s*[,)]", body):  # the model takes the settings: its module reads them
+        body = inspect.getsource(inspect.getmodule(spec.builder))
     for f in dataclasses.fields(spec.settings):
         assert f"s.{f.name}" in body, (method, f.name)
         assert f.metadata["help"], (method, f.name)
@@ -142,6 +145,34 @@ def test_fill_only_settings_may_change_on_a_trained_run():
     assert config.architecture_changes(old, search) == []
     wider = dataclasses.replace(config.make("dcgan", filters=64), image_size=64, hole_size=32)
     assert config.architecture_changes(old, wider) == ["filters: 32 there, 64 now"]
+
+
+def test_weightless_settings_may_change_for_a_warm_start_only():
+    """ffc's decoder upsampling changes the network but no weight: a warm start (--init_from)
+    may change it, resuming or evaluating a run may not (its fills would change)."""
+    import json
+
+    old = json.loads(dataclasses.replace(config.make("ffc", upsample="nearest"), image_size=256,
+                                         hole_size=96).to_json())
+    new = dataclasses.replace(config.make("ffc", upsample="bilinear"), image_size=256,
+                              hole_size=96)
+    assert config.architecture_changes(old, new, weights_only=True) == []
+    assert config.architecture_changes(old, new) == ["upsample: nearest there, bilinear now"]
+    wider = dataclasses.replace(config.make("ffc", filters=32), image_size=256, hole_size=96)
+    assert config.architecture_changes(old, wider, weights_only=True) == [
+        "filters: 24 there, 32 now"]
+
+
+def test_the_registry_and_constants_do_not_import_the_config():
+    """No cycle: tfinpaint.config imports the registry, never the other way round, and the
+    constants module imports nothing."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tfinpaint.constants; assert not [m for m in sys.modules "
+            "if m.startswith(('tensorflow', 'keras'))]; import tfinpaint.models; "
+            "assert 'tfinpaint.config' not in sys.modules, 'imported the config'")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.mark.parametrize("xla, expected", [("auto", None), ("off", False), ("on", True)])

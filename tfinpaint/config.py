@@ -11,10 +11,10 @@ import dataclasses
 import json
 import os
 
-from tfinpaint import distribute, models
+from tfinpaint import models
 from tfinpaint import precision as policies
-from tfinpaint.constants import CLASSICAL, CLASSICAL_CHOICES, FREEFORM, HOLES
-from tfinpaint.data.holes import COMPACT_FILL, KINDS, compact_only_methods, freeform_methods
+from tfinpaint.constants import (BUILD_DEFAULTS, CLASSICAL, CLASSICAL_CHOICES, COMPACT_FILL,
+                                 DISTRIBUTE, FREEFORM, HOLE_KINDS, HOLES, LOSSES, PRECISIONS)
 from tfinpaint.models.registry import check, names, setting
 from tfinpaint.utils import ConfigError
 
@@ -41,7 +41,7 @@ class Config:
                          "(photos of any size: random crops, at a random scale, when training).")
     data_dir: str = _data(None, "Folder searched first for <dataset>.npz files.",
                           default_text="$TFINPAINT_DATA_DIR")
-    image_size: int = _data(None, "Resize images to this side.", lower=2,
+    image_size: int = _data(BUILD_DEFAULTS["image_size"], "Resize images to this side.", lower=2,
                             default_text="the data's own")
     hole_size: int = _data(None, "Square hole side.", lower=1,
                            default_text="hole_fraction of the image side")
@@ -59,7 +59,7 @@ class Config:
         "(strokes and blotches), mixed (per image, a square or a freeform mask), or the photo "
         "families thin, medium, thick (LaMa's evaluation masks, sized for the image; their own "
         "areas, not --hole_area_*) and photo (one of the three per image). Patch methods "
-        f"({', '.join(compact_only_methods())}) take square only.", choices=KINDS)
+        f"({', '.join(names(hole_shapes='compact'))}) take square only.", choices=HOLE_KINDS)
     hole_area_min: float = _data(0.1, "Free-form holes (--holes_kind other than square): the "
                                  "smallest hole area, as a share of the image.",
                                  lower=0.01, upper=0.75)
@@ -81,7 +81,7 @@ class Config:
     distribute: str = _training(
         "none", "tf.distribute strategy: none (one device), mirrored (this machine's GPUs, or its "
         "logical CPUs with --logical_cpus), multi_worker (several machines, each told its place "
-        "by the TF_CONFIG environment variable), tpu (see --tpu).", choices=distribute.KINDS)
+        "by the TF_CONFIG environment variable), tpu (see --tpu).", choices=DISTRIBUTE)
     tpu: str = _training(None, "--distribute=tpu: the TPU's name or grpc:// address.",
                          default_text="the local one")
     learning_rate: float = _training(1e-3, "Adam learning rate (tuner.search: the default of "
@@ -90,13 +90,13 @@ class Config:
     lr_schedule: str = _training("cosine", "Learning-rate schedule: cosine decay to 0 over all "
                                  "the training steps, or constant.", choices=("cosine", "constant"))
     known_weight: float = _training(
-        0.0, "Loss weight of known pixels relative to hole pixels (which weigh 1): 0 = hole "
+        BUILD_DEFAULTS["known_weight"], "Loss weight of known pixels relative to hole pixels (which weigh 1): 0 = hole "
         "only, 1 = plain MSE over the image.", lower=0.0, upper=1.0)
-    loss: str = _training("mse", "Reconstruction loss.", choices=("mse", "l1"))
+    loss: str = _training(BUILD_DEFAULTS["loss"], "Reconstruction loss.", choices=LOSSES)
     precision: str = _training(
         "float32", "Training precision through Keras dtype policies; auto = bfloat16 on CPUs "
         "with native bf16 (AVX512_BF16/AMX), float16 on GPUs that support it, else float32.",
-        choices=policies.CHOICES)
+        choices=PRECISIONS)
     xla: str = _training(
         "auto", "XLA compilation of the training step (jit_compile): auto = Keras' choice, off on "
         "CPU-only machines (where XLA measured 0.42-0.93x the speed without it on two 2-core "
@@ -179,7 +179,7 @@ class Config:
                 f"{' and '.join(free)}: {self.method} is a patch method: it fills one compact "
                 f"hole per image (its pixels fill at least {COMPACT_FILL:.0%} of its bounding "
                 "box), not free-form holes. Methods that train on and fill free-form holes: "
-                f"{', '.join(freeform_methods())}.")
+                f"{', '.join(names(hole_shapes='freeform'))}.")
         if self.export_format == "tflite" and method.tflite:
             raise ConfigError(f"--export_format=tflite: {self.method} cannot be exported to "
                               f"TFLite: {method.tflite}")
@@ -220,10 +220,11 @@ def make(method="conv", **overrides):
     return cfg
 
 
-def architecture_changes(old, cfg):
+def architecture_changes(old, cfg, weights_only=False):
     """What differs between a run folder's config.json (`old`, a dict) and `cfg` in the
     settings that shape the weights, as ["key: A there, B now", ...]. (Older config.json files
-    hold only the settings given, as `model_kwargs`: the method's defaults fill the rest.)"""
+    hold only the settings given, as `model_kwargs`: the method's defaults fill the rest.)
+    `weights_only`: only what changes the weights' shapes (a warm start)."""
     new = json.loads(cfg.to_json())
     if "model" not in old and old.get("method") in models.METHODS:
         defaults = dataclasses.asdict(models.get(old["method"]).settings())
@@ -233,9 +234,10 @@ def architecture_changes(old, cfg):
                if k != "model" and old.get(k) != new.get(k)]
     if not changes:  # the same method: compare its settings one by one (but the fill-only)
         there, now = old.get("model") or {}, new["model"]
-        fill_only = {f.name for f in dataclasses.fields(cfg.model) if f.metadata["fill_only"]}
+        ignored = {f.name for f in dataclasses.fields(cfg.model) if f.metadata["fill_only"]
+                   or (weights_only and f.metadata["weightless"])}
         changes = [f"{k}: {there.get(k)} there, {now.get(k)} now" for k in sorted({*there, *now})
-                   if there.get(k) != now.get(k) and k not in fill_only]
+                   if there.get(k) != now.get(k) and k not in ignored]
     return changes
 
 

@@ -1,6 +1,7 @@
-"""Constants that several modules need, in a module that imports nothing (no TensorFlow), so
-that tfinpaint.config reads them without importing tfinpaint.evaluate. tfinpaint.evaluate
-re-exports them under the same names."""
+"""Constants that several modules need, in a module that imports nothing (no TensorFlow): the
+config reads its choices here, not in the modules that act on them (tfinpaint.evaluate,
+distribute, precision and data.holes re-export theirs under the same names), and the method
+registry reads the build inputs' defaults here, not in tfinpaint.config (which imports it)."""
 
 CLASSICAL = ("mean", "telea", "ns", "biharmonic")  # the rows every protocol shows by default
 # ... and every classical method there is: PatchMatch (Barnes et al. 2009, pypatchmatch) copies
@@ -12,3 +13,17 @@ CLASSICAL_CHOICES = CLASSICAL + ("patchmatch",)
 FREEFORM = {"freeform_10_20": ((0.10, 0.20), "10-20", 1020),
             "freeform_30_40": ((0.30, 0.40), "30-40", 3040)}
 HOLES = ("random", "center") + tuple(FREEFORM)  # --eval_holes choices
+
+# The Config defaults of the build inputs every method takes (tfinpaint.models.registry.build);
+# a method replaces them where it is registered (`@register("ffc", ..., loss="l1")`).
+BUILD_DEFAULTS = {"image_size": None, "known_weight": 0.0, "loss": "mse"}
+LOSSES = ("mse", "l1")
+
+DISTRIBUTE = ("none", "mirrored", "multi_worker", "tpu")  # --distribute choices
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies (--precision)
+PRECISIONS = (*POLICIES, "auto")  # --precision choices
+# Patch methods fill one compact hole: its pixels must fill at least this share of its bounding
+# box (a square 100%, a disc 79%; a thin stroke or two distant squares far less).
+COMPACT_FILL = 0.5
+PHOTO_KINDS = ("thin", "medium", "thick", "photo")  # LaMa's mask families, and all three mixed
+HOLE_KINDS = ("square", "strokes", "blotches", "freeform", "mixed") + PHOTO_KINDS  # --holes_kind

@@ -16,9 +16,10 @@ import os
 import tensorflow as tf
 
 from tfinpaint import keras_compat
+from tfinpaint.constants import DISTRIBUTE
 from tfinpaint.utils import ConfigError
 
-KINDS = ("none", "mirrored", "multi_worker", "tpu")
+KINDS = DISTRIBUTE
 
 
 def split_cpu(n):

@@ -90,7 +90,7 @@ class Experiment:
         if not (self.model.fixed_size or self.model.patch_size):
             # fully convolutional: any size (the hole size follows the image's)
             old.update(image_size=self.cfg.image_size, hole_size=self.cfg.hole_size)
-        changes = architecture_changes(old, self.cfg)
+        changes = architecture_changes(old, self.cfg, weights_only=True)
         if changes:
             raise ConfigError(f"--init_from={folder} was trained with other settings "
                               f"({', '.join(changes)}).")

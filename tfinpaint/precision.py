@@ -13,8 +13,9 @@ and every exported signature stay float32 (the models' output layers say dtype="
 import keras
 import tensorflow as tf
 
-POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
-CHOICES = (*POLICIES, "auto")
+from tfinpaint.constants import POLICIES, PRECISIONS
+
+CHOICES = PRECISIONS
 
 
 def cpu_has_native_bf16():

@@ -27,10 +27,11 @@ import math
 import keras
 import tensorflow as tf
 
+from tfinpaint.constants import COMPACT_FILL, HOLE_KINDS
 from tfinpaint.data.photo_holes import PHOTO_KINDS, photo_masks
 from tfinpaint.distribute import HOLE_BANK, HOLE_COLUMN, HOLE_ROW, STROKES, stream_key
 
-KINDS = ("square", "strokes", "blotches", "freeform", "mixed") + PHOTO_KINDS
+KINDS = HOLE_KINDS
 AREA = (0.1, 0.4)  # default target hole area of the non-square kinds (fractions of the image)
 VERTICES = (4, 8)  # vertices per stroke (3-7 segments)
 TURN = 1.2  # radians: the most a stroke turns at a vertex
@@ -39,9 +40,6 @@ BRUSH_RADII = (0.5, 1.0, 1.5)  # brush radii in pixels at a 32-pixel side (scale
 BLOTCH_AXES = (1 / 16, 1 / 5)  # blotch semi-axes, as a share of the image side
 STROKE_SHARE = 0.7  # freeform: share of the elements that are strokes
 SQUARE_SHARE = 1 / 3  # mixed: share of the images that get a square
-# Patch methods fill one compact hole: its pixels must fill at least this share of its bounding
-# box (a square 100%, a disc 79%; a thin stroke or two distant squares far less).
-COMPACT_FILL = 0.5
 
 
 # Which methods fill which holes is declared where each method is registered (`hole_shapes`,

@@ -21,6 +21,7 @@ import math
 
 import tensorflow as tf
 
+from tfinpaint.constants import PHOTO_KINDS
 from tfinpaint.distribute import STROKES, stream_key
 
 REFERENCE_SIDE = 512  # the sizes below are LaMa's, for 512-pixel images
@@ -35,7 +36,7 @@ FAMILIES = {
 }
 SEGMENTS = (1, 5)
 MAX_AREA = 0.5  # protocol masks with more hole than this are re-drawn (LaMa's max_tamper_area)
-PHOTO_KINDS = tuple(FAMILIES) + ("photo",)
+assert PHOTO_KINDS == (*FAMILIES, "photo"), "tfinpaint.constants.PHOTO_KINDS names the families"
 
 
 def scale_of(height, width):

@@ -64,7 +64,7 @@ class ContextEncoder(Adversarial):
 
     update_order = "simultaneous"
 
-    def __init__(self, generator, discriminator, adversarial_weight=0.001, **kwargs):
+    def __init__(self, generator, discriminator, adversarial_weight, **kwargs):
         super().__init__(generator, [discriminator], **kwargs)
         self.discriminator, self.adversarial_weight = discriminator, adversarial_weight
 

@@ -114,8 +114,7 @@ class CVAE(Inpainter):
     # loss = reconstruction + kl_weight * kl + mean_weight * mean_reconstruction
     TRACKED = ("loss", "reconstruction", "kl", "mean_reconstruction")
 
-    def __init__(self, encoder, recognition, decoder, kl_weight=1e-4, mean_weight=1.0, seed=None,
-                 **kwargs):
+    def __init__(self, encoder, recognition, decoder, kl_weight, mean_weight, seed=None, **kwargs):
         """`encoder`: the prior network (masked input -> mean, log-variance, features);
         `recognition`: the recognition network (complete input -> mean, log-variance)."""
         super().__init__(None, seed=seed, **kwargs)

@@ -10,6 +10,8 @@ itself. Training shows both players DiffAugment'ed images (`diff_augment`, Zhao 
 a few thousand faces the discriminator otherwise memorises the training set within a few epochs
 and the generator learns speckle.
 """
+import dataclasses
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -94,21 +96,17 @@ class DCGAN(Adversarial):
     update_order = "simultaneous"
     conditional = False
 
-    def __init__(self, generator, discriminator, lam=0.1, z_lr=0.01, z_beta1=0.9, z_steps=300,
-                 blend=True, seed=None, val_search_steps=0, z_patience=30, z_tolerance=1e-3,
-                 z_restarts=1, augment=True, **kwargs):
-        """`val_search_steps` > 0: validation also completes its images with a search of that
-        many steps and reports `hole_psnr` (what keras-tuner needs to search `lam`).
-        `z_patience` > 0: the search stops once no image's loss has improved by more than
-        `z_tolerance` (relative) for that many steps; the search starts from the best of
-        `z_restarts` draws per image. `augment`: DiffAugment both players' inputs in training."""
+    def __init__(self, generator, discriminator, s, seed=None, **kwargs):
+        """`s`: the DCGANSettings (their help says what each does; `val_search_steps` > 0:
+        validation also completes its images with a search and reports `hole_psnr`, what
+        keras-tuner needs to search `lam`)."""
         super().__init__(generator, [discriminator], seed=seed, **kwargs)
         self.discriminator = discriminator
         self.latent_dim = generator.input_shape[-1]
-        self.lam, self.z_lr, self.z_beta1, self.z_steps = lam, z_lr, z_beta1, z_steps
-        self.z_patience, self.z_tolerance, self.z_restarts = z_patience, z_tolerance, z_restarts
-        self.augment = augment
-        self.blend, self.val_search_steps = blend, val_search_steps
+        self.lam, self.z_lr, self.z_beta1, self.z_steps = s.lam, s.z_lr, s.z_beta1, s.z_steps
+        self.z_patience, self.z_tolerance = s.z_patience, s.z_tolerance
+        self.z_restarts, self.augment = s.z_restarts, s.diff_augment
+        self.blend, self.val_search_steps = s.blend, s.val_search_steps
         self.noise = keras.random.SeedGenerator(seed)
 
     def generate_fake(self, images, masks=None, training=False):
@@ -267,10 +265,7 @@ class DCGANSettings:
 @register("dcgan", DCGANSettings, tflite=TFLITE_WHY, learning_rate=2e-4, beta_1=0.5,
           dataset="faces64", hole_fraction=0.5, eval_holes="center", eval_images=100, epochs=25)
 def build_dcgan(s, hole_size, image_size, seed, hp=None):
-    lam = hparams.log_float(hp, "lam", 0.003, 1.0, s.lam)
+    s = dataclasses.replace(s, lam=hparams.log_float(hp, "lam", 0.003, 1.0, s.lam))
     return DCGAN(dcgan_generator(image_size, s.latent_dim, s.filters),
-                 dcgan_discriminator(image_size, s.filters), lam, s.z_lr, s.z_beta1, s.z_steps,
-                 s.blend, val_search_steps=s.val_search_steps, z_patience=s.z_patience,
-                 z_tolerance=s.z_tolerance, z_restarts=s.z_restarts, augment=s.diff_augment,
-                 seed=seed,
+                 dcgan_discriminator(image_size, s.filters), s, seed=seed,
                  hole_size=hole_size, fixed_size=image_size, name="dcgan")

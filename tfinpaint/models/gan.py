@@ -54,8 +54,7 @@ class CompletionGAN(Adversarial):
     """Alternating updates (`Adversarial`'s order): the discriminators on real and filled
     images, then the generator, filling again, against the updated discriminators."""
 
-    def __init__(self, generator, local_discriminator, global_discriminator=None, alpha=0.001,
-                 **kwargs):
+    def __init__(self, generator, local_discriminator, global_discriminator, alpha, **kwargs):
         super().__init__(generator, [d for d in (local_discriminator, global_discriminator) if d],
                          **kwargs)
         self.local_d, self.global_d, self.alpha = local_discriminator, global_discriminator, alpha

@@ -19,6 +19,7 @@ A builder takes the settings and, by name, only the build inputs (`INPUTS`) it u
 import dataclasses
 import inspect
 
+from tfinpaint.constants import BUILD_DEFAULTS
 from tfinpaint.utils import ConfigError
 
 METHODS = {}
@@ -31,14 +32,16 @@ CAPABILITIES = ("hole_shapes", "tflite", "sampler")  # `register`'s keywords tha
 
 
 def setting(default, help, *, lower=None, upper=None, choices=None, group="model",
-            default_text=None, fill_only=False):
+            default_text=None, fill_only=False, weightless=False):
     """A dataclass field that is a setting: its help text, bounds, choices and flag group (one
     declaration for the dataclass, the flag and the checks). `default_text` says what a None
     default means; `fill_only`: a method setting that acts only when filling (the DCGAN's
-    latent search), so a trained run may be evaluated or exported with another value."""
+    latent search), so a trained run may be evaluated or exported with another value;
+    `weightless`: a setting that changes the network but none of its weights (the ffc decoder's
+    upsampling), so a run may start from weights trained with another value (--init_from)."""
     return dataclasses.field(default=default, metadata=dict(
         help=help, lower=lower, upper=upper, choices=choices, group=group,
-        default_text=default_text, fill_only=fill_only))
+        default_text=default_text, fill_only=fill_only, weightless=weightless))
 
 
 def settings(cls):
@@ -70,11 +73,7 @@ class Method:
 
     def default(self, name):
         """This method's default for Config field `name`."""
-        if name in self.defaults:
-            return self.defaults[name]
-        from tfinpaint import config  # which imports this module
-
-        return config.default(name)
+        return self.defaults.get(name, BUILD_DEFAULTS[name])
 
 
 def register(name, settings_class, *, hole_shapes="freeform", tflite=None, sampler=False,

@@ -5,9 +5,11 @@
 Phases (each an ordinary, resumable run folder under --runs; a phase already trained is skipped,
 so a killed command is re-run as it is): `ffc` on random multi-scale crops of photos/train with
 the photo hole families, first at 128x128 (four times the images per second), then at 256x256
-starting from the first phase's weights (--init_from). Then the generator's weights go to
+starting from the first phase's weights (--init_from), then longer at 256x256 with bilinear
+upsampling in the decoder (the first two phases' nearest upsampling left an 8-pixel grid in wide
+fills; the weights carry over unchanged). Then the generator's weights go to
 tfinpaint/pretrained/photos/ with their manifest. Trained on this project's machine (2 CPU
-cores) in about two hours; see README for the figures.
+cores) in about three hours (42 + 42 + 98 minutes alone); see docs/evaluation.md.
 """
 import os
 import subprocess
@@ -27,9 +29,11 @@ COMMON = ["--method=ffc", "--dataset=photos", "--holes_kind=photo", "--holes=dat
 # (run folder, its flags): 128-pixel crops for most of the budget, then 256.
 PHASES = [
     ("ffc128", ["--image_size=128", "--batch_size=16", "--epochs=20", "--steps_per_epoch=250",
-                "--learning_rate=1e-3"]),
+                "--learning_rate=1e-3", "--upsample=nearest"]),
     ("ffc256", ["--image_size=256", "--batch_size=8", "--epochs=13", "--steps_per_epoch=200",
-                "--learning_rate=3e-4"]),
+                "--learning_rate=3e-4", "--upsample=nearest"]),
+    ("ffc256b", ["--image_size=256", "--batch_size=8", "--epochs=30", "--steps_per_epoch=200",
+                 "--learning_rate=3e-4", "--upsample=bilinear"]),
 ]
 
 def command(phase, previous):
