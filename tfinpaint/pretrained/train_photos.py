@@ -8,8 +8,10 @@ the photo hole families, first at 128x128 (four times the images per second), th
 starting from the first phase's weights (--init_from), then longer at 256x256 with bilinear
 upsampling in the decoder (the first two phases' nearest upsampling left an 8-pixel grid in wide
 fills; the weights carry over unchanged). Then the generator's weights go to
-tfinpaint/pretrained/photos/ with their manifest. Trained on this project's machine (2 CPU
-cores) in about three hours (42 + 42 + 98 minutes alone); see docs/evaluation.md.
+tfinpaint/pretrained/photos/ with their manifest. On this project's machine (2 CPU cores) the
+phases take about 42, 42 and 95 minutes alone: about three hours, over the two hours aimed at.
+The shipped weights' third phase was stopped after 25 of its 30 epochs (its cosine learning rate
+by then 7% of its start; see the manifest and docs/evaluation.md).
 """
 import os
 import subprocess
