@@ -26,6 +26,8 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common  # noqa: E402
+from tfinpaint.data.sources import resolve_data_dir  # noqa: E402
+from tfinpaint.photo_protocol import photo_paths  # noqa: E402
 
 flags.DEFINE_string("data_dir", None, "Data folder with photos/kodak.")
 flags.DEFINE_integer("photos", 4, "Kodak photos used (kodim01, ...).", lower_bound=1)
@@ -65,12 +67,11 @@ def run(command):
     """(seconds, peak RSS in MB, exit code, output) of a child process."""
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = child.stdout.read()  # to the end first: a child blocked on a full pipe never exits
+    child.stdout.close()
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    output = child.stdout.read()
-    child.stdout.close()
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, usage.ru_maxrss / 1024, child.returncode, output
+    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), output
 
 
 def telea(photo, mask, out):
@@ -88,8 +89,8 @@ def make_inputs(folder, data_dir, count, size, shares):
     """[(photo path, mask path, share, hole)] in `folder`."""
     w, h = size
     items = []
-    for i in range(count):
-        src = cv2.imread(os.path.join(data_dir, "photos", "kodak", f"kodim{i + 1:02d}.png"))
+    for i, path in enumerate(photo_paths(data_dir, "kodak")[:count]):
+        src = cv2.imread(path)
         sh, sw = src.shape[:2]
         if sw * 3 > sh * 4:  # wider than 4:3: crop the sides
             cw = sh * 4 // 3
@@ -97,8 +98,6 @@ def make_inputs(folder, data_dir, count, size, shares):
         else:
             ch = sw * 3 // 4
             src = src[(sh - ch) // 2:(sh - ch) // 2 + ch]
-        if src.shape[0] > src.shape[1]:
-            src = np.rot90(src)
         big = cv2.resize(src, (w, h), interpolation=cv2.INTER_LANCZOS4)
         photo = os.path.join(folder, f"kodim{i + 1:02d}.png")
         cv2.imwrite(photo, big)
@@ -133,7 +132,7 @@ def main(argv):
     if FLAGS.telea:
         telea(*FLAGS.telea.split(","))
         return 0
-    data_dir = os.path.expanduser(FLAGS.data_dir or os.environ.get("TFINPAINT_DATA_DIR", ""))
+    data_dir = os.path.expanduser(resolve_data_dir(FLAGS.data_dir) or "")
     size = tuple(int(v) for v in FLAGS.size.split("x"))
     shares = [float(s) for s in FLAGS.shares]
     tfinpaint = [os.path.join(os.path.dirname(sys.executable), "tfinpaint")]

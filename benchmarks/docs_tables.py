@@ -13,10 +13,9 @@ or this file, never the block):
     <!-- table: cars_all_methods end -->
 
 Each table ends with a line naming its files and, from each JSON, the command and the machine it
-records; a file that lacks one says so (no JSON here records a date, so none is given).
+records, and its date where it records one; a file that lacks a command or machine says so.
 tests/test_docs.py fails when a committed block differs from what this script makes of the
-committed JSON, so a figure in a table cannot drift from its file. `photo_ffc.json` (the shipped
-photo model on the photo protocol) joins the photo tables once it exists.
+committed JSON, so a figure in a table cannot drift from its file.
 """
 import functools
 import glob
@@ -65,11 +64,15 @@ def provenance(name):
         parts.append("no command in the JSON (benchmarks/results/README.md gives it)")
     parts.append(f"machine {machine_text(d['machine'])}" if d.get("machine")
                  else "no machine in the JSON")
+    if isinstance(d, dict) and d.get("date"):
+        parts.append(f"date {d['date']}")
     return f"`benchmarks/results/{name}`: " + "; ".join(parts)
 
 
 def caption(names, note=None):
-    text = "Source: " + ". ".join(provenance(n) for n in names) + ". No date is recorded."
+    dated = any(isinstance(load(n), dict) and load(n).get("date") for n in names)
+    text = "Source: " + ". ".join(provenance(n) for n in names) + (
+        "." if dated else ". No date is recorded.")
     return (f"{note} " if note else "") + text
 
 

@@ -23,7 +23,6 @@ serves normally afterwards. Prints a table and writes --out (JSON: machine, comm
 12-pixel hole, to conv) and records status, seconds and peak RSS under --label in --single_out;
 --server_script/--server_cwd run another copy of the server (e.g. the code before this change).
 """
-import base64
 import json
 import os
 import random
@@ -45,6 +44,9 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from benchmarks.common import command, machine  # noqa: E402
+from serving.client import bytes_row  # noqa: E402
+from tfinpaint.data.sources import resolve_data_dir  # noqa: E402
+from tfinpaint.photo_protocol import photo_paths  # noqa: E402
 from tfinpaint.inpaint import FULL_SIZE_PIXELS, RESAMPLED_PIXELS  # noqa: E402
 
 flags.DEFINE_integer("seconds", 60, "How long new requests are sent.", lower_bound=1)
@@ -64,7 +66,7 @@ flags.DEFINE_float("request_timeout", 180.0, "Client timeout per request, second
 flags.DEFINE_integer("seed", 0, "Seed of the request mix.")
 flags.DEFINE_bool("photos", False, "Also serve the shipped photo model (`photos`, exported from "
                   "the package) with photo-sized requests: Kodak crops of at most 768 px with "
-                  "brushed masks, what the page and `tfinpaint fill --url` send, and its "
+                  "elliptic holes as masks, the request shape the page and `tfinpaint fill --url` send, and its "
                   "largest (1024x1024) and oversize requests.")
 flags.DEFINE_string("data_dir", None, "--photos: the data folder with photos/kodak (default "
                     "$TFINPAINT_DATA_DIR).")
@@ -168,23 +170,20 @@ def forged_png(width, height):
             + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)))
 
 
-def bytes_body(image, hole, mask=b""):
-    return json.dumps({"signature_name": "inpaint_bytes", "instances": [{
-        "image_bytes": {"b64": base64.b64encode(image).decode()},
-        "mask_bytes": {"b64": base64.b64encode(mask).decode()}, "hole": list(hole)}]}).encode()
+def bytes_body(image, hole=None, mask=None):
+    return json.dumps({"signature_name": "inpaint_bytes",
+                       "instances": [bytes_row(image, mask, hole)]}).encode()
 
 
 def kodak_crops():
-    """[(label, PNG, mask PNG)]: Kodak crops as the page sends them (longer side 768) with a
-    brushed hole (an ellipse, about 10%; white = hole)."""
+    """[(label, PNG, mask PNG)]: Kodak crops as the page sends them (longer side 768) with an
+    elliptic hole (about 10%; white = hole)."""
     import cv2
 
-    data = os.path.expanduser(FLAGS.data_dir or os.environ.get("TFINPAINT_DATA_DIR", ""))
+    paths = photo_paths(os.path.expanduser(resolve_data_dir(FLAGS.data_dir) or ""), "kodak")
     out = []
-    for i, (w, h) in enumerate([(768, 512), (512, 768), (768, 768), (768, 576)]):
-        image = cv2.imread(os.path.join(data, "photos", "kodak", f"kodim{i + 1:02d}.png"))
-        if image is None:
-            raise SystemExit(f"--photos needs {data}/photos/kodak (set --data_dir)")
+    for path, (w, h) in zip(paths, [(768, 512), (512, 768), (768, 768), (768, 576)]):
+        image = cv2.imread(path)
         image = cv2.cvtColor(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA),
                              cv2.COLOR_BGR2RGB)
         mask = np.zeros((h, w, 1), np.uint8)
@@ -210,7 +209,7 @@ def catalogue():
     if FLAGS.photos:
         budget["photos"] = FULL_SIZE_PIXELS
         largest["photos"], over["photos"] = largest["conv"], over["conv"]
-        normal += [(label, "photos", bytes_body(png, (0, 0, 0), mask), {})
+        normal += [(label, "photos", bytes_body(png, mask=mask), {})
                    for label, png, mask in kodak_crops()]
     good = bytes_body(small[64], (8, 8, 12))
     malformed = [

@@ -18,6 +18,7 @@ import shutil  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from tfinpaint import cli  # noqa: E402
+from tfinpaint.data.sources import resolve_data_dir  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,8 +37,8 @@ flags.DEFINE_string("host", "127.0.0.1", "Address to listen on (0.0.0.0: every i
 
 def sample_photo(workdir):
     """A Kodak photo copied into `workdir` (None without the data folder)."""
-    data = FLAGS.data_dir or os.environ.get("TFINPAINT_DATA_DIR") or os.path.join(
-        os.path.dirname(ROOT), "shared", "data")
+    data = resolve_data_dir(FLAGS.data_dir) or os.path.join(os.path.dirname(ROOT), "shared",
+                                                            "data")
     found = sorted(glob.glob(os.path.join(os.path.expanduser(data), "photos", "kodak", "*.png")))
     if not found:
         return None

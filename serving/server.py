@@ -49,16 +49,15 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException  # noqa: E402
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler  # noqa: E402
 from werkzeug.wrappers import Request, Response  # noqa: E402
 
-# Names of the other parts used here or imported from here (tests, tfinpaint.cli): re-exported.
-from serving.config import (  # noqa: E402, F401
-    ConfigError, _is_relative, configs_from_proto, parse_model_config, single_model_config)
+# The other parts' names used here; ConfigError, parse_model_config, Limits, Workers and
+# ModelManager are also imported from here (tests, tfinpaint.cli).
+from serving.config import (  # noqa: E402
+    ConfigError, _is_relative, parse_model_config, single_model_config)
 from serving.errors import RestError  # noqa: E402
-from serving.limits import (  # noqa: E402, F401
-    RETRY_AFTER_SECONDS, Limits, Workers, check_request_pixels)
-from serving.models import ModelManager, Servable  # noqa: E402, F401
+from serving.limits import Limits, Workers  # noqa: E402
+from serving.models import ModelManager  # noqa: E402
 from serving.page import with_page  # noqa: E402
-from serving.rest import (  # noqa: E402, F401
-    MAX_JSON_DEPTH, TOO_DEEP, decode_json, parse_request, prepare, run, signature_name)
+from serving.rest import decode_json, prepare, run, signature_name  # noqa: E402
 from tfinpaint.inpaint import FULL_SIZE_PIXELS, RESAMPLED_PIXELS  # noqa: E402
 
 # TF Serving's own path patterns (http_rest_api_util.cc), matched whole, ignoring case: POST

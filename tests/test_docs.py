@@ -29,8 +29,6 @@ ABSL_FLAG = re.compile(r"^\s+(?:-\?,)?--(\[no\])?([\w-]+):", re.M)
 ARGPARSE_FLAG = re.compile(r"^\s+(?:-\w, )?(--[\w-]+)", re.M)
 SEPARATORS = re.compile(r"\s(?:&&|\|\||;|\||&)\s|\s&$")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
-# Committed later by someone else (issue 24): linked from README before it exists.
-PENDING_FILES = set()
 # Flags of other programs named in the docs (TF Serving's tensorflow_model_server).
 FOREIGN_FLAGS = {"--enable_batching"}
 
@@ -260,6 +258,6 @@ def test_local_links_resolve():
             if re.match(r"^[a-z]+:", target):
                 continue
             full = os.path.normpath(os.path.join(os.path.dirname(path), target))
-            if not os.path.exists(full) and relpath(full) not in PENDING_FILES:
+            if not os.path.exists(full):
                 bad.append(f"{relpath(path)}: {target}")
     assert not bad, "links to missing files: " + ", ".join(bad)

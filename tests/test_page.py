@@ -351,9 +351,7 @@ def test_a_12_megapixel_photo_is_filled_at_full_size_with_the_shipped_model(
                           cv2.COLOR_BGR2RGB)
     path = tmp_path / "kodim03_12mp.png"
     path.write_bytes(tf.io.encode_png(pixels).numpy())
-    bases = [("photos", os.path.join(shipped_cache, "exports", n))
-             for n in os.listdir(os.path.join(shipped_cache, "exports"))]
-    server = cli.start_server(bases, port=0)
+    server = cli.start_server([("photos", cli.shipped_export("photos", shipped_cache))], port=0)
     try:
         driver.get(server.url + "/")
         _wait(driver, lambda: len(driver.find_elements("css selector", "#models input")) == 1,

@@ -195,6 +195,8 @@ def serve_command(args):
 
 
 def parser():
+    from tfinpaint.regions import WORKING  # cv2 and numpy: no TensorFlow
+
     p = argparse.ArgumentParser(prog="tfinpaint", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fill", help="fill the masked parts of a photo (or a folder of photos)")
@@ -204,8 +206,9 @@ def parser():
     f.add_argument("-o", "--output", required=True, help="output PNG (a folder for a folder)")
     f.add_argument("--model", default=DEFAULT_MODEL, help="a shipped model's name (default: "
                    f"{DEFAULT_MODEL}) or a SavedModel folder exported by tfinpaint")
-    f.add_argument("--working", type=int, default=768, help="the longer side, in pixels, at "
-                   "which each hole's crop is filled (bigger crops are downscaled; default 768)")
+    f.add_argument("--working", type=int, default=WORKING, help="the longer side, in pixels, at "
+                   f"which each hole's crop is filled (bigger crops are downscaled; default "
+                   f"{WORKING})")
     f.add_argument("--no-detail", dest="detail", action="store_false", help="do not carry the "
                    "photo's own fine detail into the edge of downscaled fills")
     f.add_argument("--url", help="fill with --model (a name) served by this TF Serving REST API "

@@ -90,8 +90,8 @@ class Config:
     lr_schedule: str = _training("cosine", "Learning-rate schedule: cosine decay to 0 over all "
                                  "the training steps, or constant.", choices=("cosine", "constant"))
     known_weight: float = _training(
-        BUILD_DEFAULTS["known_weight"], "Loss weight of known pixels relative to hole pixels (which weigh 1): 0 = hole "
-        "only, 1 = plain MSE over the image.", lower=0.0, upper=1.0)
+        BUILD_DEFAULTS["known_weight"], "Loss weight of known pixels relative to hole pixels "
+        "(which weigh 1): 0 = hole only, 1 = plain MSE over the image.", lower=0.0, upper=1.0)
     loss: str = _training(BUILD_DEFAULTS["loss"], "Reconstruction loss.", choices=LOSSES)
     precision: str = _training(
         "float32", "Training precision through Keras dtype policies; auto = bfloat16 on CPUs "

@@ -1,6 +1,6 @@
 """Constants that several modules need, in a module that imports nothing (no TensorFlow): the
-config reads its choices here, not in the modules that act on them (tfinpaint.evaluate,
-distribute, precision and data.holes re-export theirs under the same names), and the method
+config reads its choices here, not in the modules that act on them (tfinpaint.evaluate and
+data.holes re-export theirs under their old names), and the method
 registry reads the build inputs' defaults here, not in tfinpaint.config (which imports it)."""
 
 CLASSICAL = ("mean", "telea", "ns", "biharmonic")  # the rows every protocol shows by default

@@ -19,8 +19,6 @@ from tfinpaint import keras_compat
 from tfinpaint.constants import DISTRIBUTE
 from tfinpaint.utils import ConfigError
 
-KINDS = DISTRIBUTE
-
 
 def split_cpu(n):
     """Splits the first CPU into `n` logical devices (n > 1), so `mirrored` runs n replicas
@@ -74,7 +72,7 @@ def _make(kind, tpu):
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    raise ConfigError(f"unknown --distribute={kind!r}; choose from {', '.join(KINDS)}.")
+    raise ConfigError(f"unknown --distribute={kind!r}; choose from {', '.join(DISTRIBUTE)}.")
 
 
 def worker(strategy_):

@@ -15,8 +15,6 @@ import tensorflow as tf
 
 from tfinpaint.constants import POLICIES, PRECISIONS
 
-CHOICES = PRECISIONS
-
 
 def cpu_has_native_bf16():
     """Whether this CPU has bf16 instructions oneDNN uses (AVX512_BF16 or AMX-BF16)."""
@@ -43,7 +41,7 @@ def resolve(name):
     if name != "auto":
         from tfinpaint.utils import ConfigError
 
-        raise ConfigError(f"precision must be one of {', '.join(CHOICES)}, got {name!r}.")
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}.")
     if tf.config.list_physical_devices("GPU"):
         return "mixed_float16" if gpu_supports_float16() else "float32"
     return "mixed_bfloat16" if cpu_has_native_bf16() else "float32"

@@ -29,7 +29,7 @@
   const MIN_CONTEXT = 32; // ...and at least this many pixels
 
   const state = {
-    photo: null, // {name, width, height, png (Blob), url}
+    photo: null, // {name, width, height, url (of the photo as a PNG)}
     models: [], // {name, available, version, signature, why}
     checked: null, // names the user ticked (null: tick every available model)
     undo: [],
@@ -187,7 +187,7 @@
     const png = await canvasBlob(photoCanvas);
     if (state.photo) URL.revokeObjectURL(state.photo.url);
     state.photo = {
-      name: file.name.replace(/\.[^.]*$/, "") || "photo", width, height, png,
+      name: file.name.replace(/\.[^.]*$/, "") || "photo", width, height,
       url: URL.createObjectURL(png),
     };
     state.undo = [];
