@@ -26,6 +26,7 @@ setup(
         "werkzeug>=3.0,<4",  # serving.server (the local TF-Serving-style REST server)
         "tensorflow-serving-api>=2.16,<2.22",  # serving.server: TF Serving's ModelServerConfig protos
         "opencv-python-headless>=4.8,<6",  # tfinpaint.regions: crops, resampling, components
+        "pillow>=10,<14",  # EXIF orientation of users' photos (tfinpaint.utils.upright)
     ],
     entry_points={"console_scripts": ["tfinpaint=tfinpaint.cli:main"]},
     extras_require={

@@ -103,8 +103,12 @@ def _hole(hole):
 
 
 def _read(path):
+    """A file's bytes; a photo whose EXIF orientation turns it is sent upright (as PNG), as
+    viewers show it and masks are drawn over it: the signature takes pixels as stored."""
+    from tfinpaint.utils import upright_bytes
+
     with open(path, "rb") as f:
-        return f.read()
+        return upright_bytes(f.read())
 
 
 def main(argv):

@@ -107,3 +107,50 @@ def test_serve_refuses_bad_arguments_in_one_line(argv, match, capsys):
     assert cli.main(["serve", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tfinpaint: error:") and re.search(match, err[0])
+
+
+def _with_orientation(pixels, orientation, path, fmt):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(path, fmt, exif=exif)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_photos_are_read_upright_as_pillow_turns_them(orientation, tmp_path):
+    from PIL import Image, ImageOps
+
+    from tfinpaint.utils import upright_bytes
+
+    pixels = np.random.default_rng(orientation).integers(0, 256, (5, 7, 3), np.uint8)
+    path = tmp_path / "turned.png"
+    _with_orientation(pixels, orientation, path, "PNG")
+    with Image.open(path) as image:
+        expected = np.asarray(ImageOps.exif_transpose(image))
+    assert expected.shape == ((7, 5, 3) if orientation >= 5 else (5, 7, 3))
+    np.testing.assert_array_equal(read_image(str(path)), expected)
+    data = path.read_bytes()  # what serving.client sends: these pixels, upright
+    sent = upright_bytes(data)
+    assert (sent == data) == (orientation == 1)
+    np.testing.assert_array_equal(tf.io.decode_png(sent, channels=3).numpy(), expected)
+
+
+def test_a_phone_photo_with_an_orientation_tag_is_filled_upright(data_dir, unet_export,
+                                                                 tmp_path):
+    """A JPEG stored landscape with orientation 6 (shown portrait), its mask drawn over the
+    portrait: the fill is portrait and keeps the upright photo's known pixels."""
+    stored = read_image(os.path.join(data_dir, "photos", "kodak", "kodim05.png"))
+    photo = tmp_path / "phone.jpg"
+    _with_orientation(stored, 6, photo, "JPEG")
+    shown = read_image(str(photo))
+    assert shown.shape == (768, 512, 3)
+    write_mask(tmp_path / "mask.png", (768, 512), [(600, 100, 60, 200)])
+    assert cli.main(["fill", str(photo), str(tmp_path / "mask.png"), "-o",
+                     str(tmp_path / "out.png"), f"--model={unet_export}"]) == 0
+    out = read_image(str(tmp_path / "out.png"))
+    hole = np.zeros((768, 512), bool)
+    hole[600:660, 100:300] = True
+    np.testing.assert_array_equal(out[~hole], shown[~hole])
+    # the photo really was turned: its top row is the stored photo's first column, bottom up
+    assert np.abs(shown[0].astype(int) - stored[::-1, 0]).mean() < 8

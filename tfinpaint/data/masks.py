@@ -1,5 +1,10 @@
 """Reading a user's images and masks, with a clear error for each way they can be wrong.
 
+Photos are turned upright as a viewer shows them: a phone's JPEG stores its pixels as the sensor
+read them, with an EXIF orientation tag (1-8) saying how to turn them, and a mask drawn over the
+photo as shown has the turned size. `read_image`/`read_mask` (and `serving.client`) apply the tag;
+the exported `inpaint_bytes` signature, like TF Serving, takes pixels as stored.
+
 Mask files: a single-channel (or grey RGB) image where white = hole and black = known, or an
 RGBA/LA image whose transparent pixels are the hole. One threshold binarises both, so soft brush
 edges and JPEG-ish greys have one documented meaning: a grey value >= 128 is hole, an alpha < 128
@@ -15,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfinpaint.utils import IMAGE_SUFFIXES, UserError  # noqa: F401 (IMAGE_SUFFIXES: re-exported)
+from tfinpaint.utils import upright
 
 
 class MaskError(UserError, ValueError):
@@ -168,11 +174,12 @@ def _read(path, what):
     if not os.path.isfile(path):
         raise MaskError(f"{what} {path!r} does not exist.")
     with open(path, "rb") as f:
-        return decode(f.read(), f"{what} {path!r}")
+        data = f.read()
+    return upright(decode(data, f"{what} {path!r}"), data)
 
 
 def read_image(path):
-    """uint8 [H, W, 3] RGB (grey is repeated, alpha dropped)."""
+    """uint8 [H, W, 3] RGB (grey is repeated, alpha dropped), upright (EXIF orientation)."""
     return _eager(rgb_tensor, _read(path, "image"))
 
 
