@@ -1,4 +1,4 @@
-"""REST client for the exported models, on `requests`: PNG/JPEG in, PNG out.
+"""REST client for the exported models, on `requests`: PNG/JPEG/BMP/GIF/WebP in, PNG out.
 
     python -m serving.client --url=http://localhost:8501 --model=ae_patch \
         --image=photo.png --mask=mask.png --output=filled.png
@@ -78,10 +78,11 @@ class Client:
 
 
 def bytes_row(image, mask=None, hole=None):
-    """One `inpaint_bytes` row in TF Serving's REST format: image bytes (PNG/JPEG) and either a
-    mask's PNG bytes (hole sent as [0, 0, 0]) or hole=(x, y, size) (mask sent empty)."""
+    """One `inpaint_bytes` row in TF Serving's REST format: image bytes (PNG/JPEG/BMP/GIF/WebP)
+    and either a mask's PNG bytes (hole sent as [0, 0, 0]) or hole=(x, y, size) (mask sent
+    empty)."""
     if not isinstance(image, bytes) or not image:
-        raise ValueError("every image must be non-empty bytes (a PNG/JPEG file's).")
+        raise ValueError("every image must be non-empty bytes (an image file's).")
     if mask is None:
         if hole is None:
             raise ValueError("give a mask or a hole (x, y, size) for every image.")

@@ -1,8 +1,8 @@
 """Bounded work, so that no request can knock the server over:
 - Limits: each request may hold at most a pixel budget (--max_pixels for models that run at the
   image's size, --max_pixels_resampled for fixed-size ones, --model_max_pixels per model), checked
-  by check_request_pixels from the PNG/JPEG/GIF/BMP headers before anything is decoded: over it,
-  HTTP 413;
+  by check_request_pixels from the PNG/JPEG/GIF/BMP/WebP headers before anything is decoded:
+  over it, HTTP 413;
 - Workers: inference runs on --num_workers threads; at most --max_queued_requests more requests
   wait for one; beyond that the answer is 503 with Retry-After at once (TF Serving's batching
   queue also answers "queue full" with UNAVAILABLE).

@@ -45,10 +45,16 @@ def test_npz_path_with_key(tmp_path):
 
 
 def test_folder_trains_on_crops_and_validates_on_resized_centres(tmp_path):
+    from PIL import Image
+
     rng = np.random.default_rng(0)
     for i in range(10):
         image = rng.integers(0, 255, (40 + i, 60, 3), np.uint8)
-        tf.io.write_file(str(tmp_path / f"{i:02d}.png"), tf.io.encode_png(image))
+        if i < 2:  # WebPs with alpha (lossy: a VP8X file, lossless: VP8L) are photos too
+            translucent = np.dstack([image, np.full(image.shape[:2], 128, np.uint8)])
+            Image.fromarray(translucent).save(tmp_path / f"{i:02d}.webp", "WEBP", lossless=i == 1)
+        else:
+            tf.io.write_file(str(tmp_path / f"{i:02d}.png"), tf.io.encode_png(image))
     (tmp_path / "notes.txt").write_text("not an image")
     s = load_dataset(f"folder:{tmp_path}", image_size=24)
     assert s.sizes == {"train": 8, "val": 1, "test": 1}

@@ -51,6 +51,38 @@ def test_a_folder_of_photos(data_dir, unet_export, tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["kodim03.png", "kodim04.png"]
 
 
+def test_webp_photos_are_filled_and_sent_by_the_client(data_dir, unet_export, tmp_path):
+    """Browsers save photos as .webp: `tfinpaint fill` fills a folder holding one, and
+    `serving.client`'s folder mode sends it to a server, which decodes it in the export."""
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    stored = read_image(os.path.join(data_dir, "photos", "kodak", "kodim03.png"))[:96, :128]
+    Image.fromarray(stored).save(photos / "photo.webp", "WEBP", quality=90)
+    shown = read_image(str(photos / "photo.webp"))
+    assert shown.shape == (96, 128, 3) and np.abs(shown.astype(int) - stored).mean() < 8
+    write_mask(tmp_path / "mask.png", (96, 128), [(30, 40, 24, 24)])
+    hole = np.zeros((96, 128), bool)
+    hole[30:54, 40:64] = True
+    assert cli.main(["fill", str(photos), str(tmp_path / "mask.png"), "-o", str(tmp_path / "out"),
+                     f"--model={unet_export}"]) == 0
+    out = read_image(str(tmp_path / "out" / "photo.png"))
+    np.testing.assert_array_equal(out[~hole], shown[~hole])
+    server = cli.start_server([("unet", os.path.dirname(unet_export))], port=0)
+    try:
+        sent = subprocess.run([sys.executable, "-m", "serving.client", f"--url={server.url}",
+                               "--model=unet", f"--image={photos}", "--hole=40,30,24",
+                               f"--output={tmp_path / 'sent'}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+    finally:
+        server.close()
+    assert sent.returncode == 0, sent.stderr[-1500:]
+    assert os.listdir(tmp_path / "sent") == ["photo.png"]
+    np.testing.assert_array_equal(read_image(str(tmp_path / "sent" / "photo.png"))[~hole],
+                                  shown[~hole])
+
+
 @pytest.mark.parametrize("case,match", [
     ("missing_photo", "photo .* does not exist"),
     ("mask_size", "mask"),

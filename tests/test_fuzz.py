@@ -3,6 +3,7 @@ and mask bytes, mask pixels, hole flags, and the REST request parser (`pytest
 --hypothesis-show-statistics tests/test_fuzz.py` counts the cases). Each input either works or
 gives the one clear error type (MaskError / an HTTP 4xx JSON error); nothing else escapes."""
 import dataclasses
+import io
 import json
 import struct
 import zlib
@@ -13,11 +14,13 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from PIL import Image
 from werkzeug.test import Client as WsgiClient
 
 from serving.server import ModelManager, make_app
 from tfinpaint import export, models
-from tfinpaint.data.masks import MaskError, decode, hole_mask, mask_from_pixels
+from tfinpaint.data.masks import MAX_PIXELS, MaskError, decode, hole_mask, mask_from_pixels
+from tfinpaint.inpaint import image_size
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -27,6 +30,35 @@ def _png(h, w, c=3):
 
 PNG = _png(12, 10)
 JPEG = tf.io.encode_jpeg(np.full((12, 10, 3), 90, np.uint8)).numpy()
+
+
+def _webp(h, w, lossless=False, alpha=False):
+    """Pillow's WebP of a random image. Its first chunk (bytes 12-15) holds the size: "VP8 " when
+    lossy, "VP8L" when lossless, "VP8X" (extended, then "ALPH" and "VP8 ") when lossy with alpha."""
+    pixels = np.random.default_rng(h * w).integers(0, 256, (h, w, 3 + alpha), np.uint8)
+    if alpha:
+        pixels[..., 3] = 128  # Pillow leaves out an alpha channel that is all opaque
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "WEBP", lossless=lossless)
+    return buffer.getvalue()
+
+
+WEBP_KINDS = {"VP8 ": {}, "VP8L": dict(lossless=True), "VP8X": dict(alpha=True)}
+WEBP = [_webp(12, 10, **options) for options in WEBP_KINDS.values()]
+
+
+def webp_claiming(kind, width, height, scale=0):
+    """A WebP whose first chunk, of `kind`, claims any size (stored as its reader expects),
+    followed by junk. `scale`: a VP8 frame's upscaling bits, above its 14-bit width and height."""
+    if kind == "VP8X":  # flags (alpha), 3 reserved bytes, width - 1 and height - 1 in 24 bits
+        payload = b"\x10\0\0\0" + b"".join((v - 1).to_bytes(3, "little") for v in (width, height))
+    elif kind == "VP8L":  # signature, then width - 1 and height - 1 in 14 bits each
+        payload = b"\x2f" + struct.pack("<I", (width - 1) | (height - 1) << 14)
+    else:  # frame tag (key frame, shown, first partition 16 bytes), start code, sizes
+        payload = b"\x10\x02\x00\x9d\x01\x2a" + struct.pack("<HH", width | scale << 14,
+                                                               height | scale << 14)
+    chunk = kind.encode() + struct.pack("<I", len(payload) + 20) + payload + b"\0" * 20
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
 
 
 def png_claiming(width, height):
@@ -53,7 +85,7 @@ def test_random_bytes(data):
 
 
 @FUZZ
-@given(st.sampled_from([PNG, JPEG, _png(5, 7, 4), _png(3, 3, 1)]), st.data())
+@given(st.sampled_from([PNG, JPEG, _png(5, 7, 4), _png(3, 3, 1), *WEBP]), st.data())
 def test_truncated_and_corrupted_images(image, data):
     cut = data.draw(st.integers(0, len(image)))
     flip = data.draw(st.lists(st.tuples(st.integers(0, len(image) - 1), st.integers(0, 255)),
@@ -72,6 +104,68 @@ def test_huge_or_zero_claimed_dimensions(width, height):
     # too big, zero-size or truncated: never decoded, and a huge claim is refused before decoding
     with pytest.raises(MaskError, match="more than" if too_big else "claimed"):
         decode(png_claiming(width, height), "claimed")
+
+
+@FUZZ
+@given(st.sampled_from(sorted(WEBP_KINDS)), st.data())
+def test_webp_claimed_dimensions(kind, data):
+    """Each chunk kind's size, up to its field's largest: the header readers (Python's and the
+    graph's) both read the claim, and one over MAX_PIXELS is refused before decoding."""
+    lowest, highest = (0, 2**14 - 1) if kind == "VP8 " else (1, 2**24 if kind == "VP8X" else 2**14)
+    width, height = data.draw(st.integers(lowest, highest)), data.draw(st.integers(lowest, highest))
+    claim = webp_claiming(kind, width, height, data.draw(st.integers(0, 3)))
+    assert image_size(claim) == (width, height)
+    try:
+        decoded = decode(claim, "claimed")
+    except MaskError as e:
+        assert ("more than" in str(e)) == (width * height > MAX_PIXELS), e
+    else:  # junk that a decoder takes for a (tiny) image: it has the size claimed
+        assert width * height <= MAX_PIXELS and decoded.shape[:2] == (height, width)
+
+
+@FUZZ
+@given(st.sampled_from(sorted(WEBP_KINDS)), st.data())
+def test_webp_size_is_the_decoded_size(kind, data):
+    """Pillow's WebPs of any size (14-bit fields across byte boundaries, up to 16383 wide or
+    high): the header's size is the decoded one, and the file is the kind meant."""
+    width = data.draw(st.integers(1, 16383))
+    height = data.draw(st.integers(1, min(16383, 60_000 // width + 1)))
+    image = _webp(height, width, **WEBP_KINDS[kind])
+    assert image[12:16] == kind.encode()
+    assert image_size(image) == (width, height)
+    assert decode(image, "webp").shape == (height, width, 4 if kind == "VP8X" else 3)
+
+
+@FUZZ
+@given(st.sampled_from(WEBP), st.binary(min_size=14, max_size=14))
+def test_webp_with_random_size_fields(image, fields):
+    """Bytes 16-29 (chunk size, flags or frame tag, size fields) made up: refused with a
+    MaskError, or decoded to exactly the size the header reader says."""
+    forged = image[:16] + fields + image[30:]
+    try:
+        decoded = decode(forged, "fuzzed")
+    except MaskError as e:
+        assert "fuzzed" in str(e)
+        return
+    assert (decoded.shape[1], decoded.shape[0]) == image_size(forged)
+
+
+def test_animated_and_sizeless_webps_are_refused():
+    """An animated WebP: TF 2.21 writes its RGBA first frame into a buffer sized for RGB (a heap
+    overrun without the alpha flag), so it is refused before decoding, with or without alpha. A
+    bare bitstream right after "WEBP" (which libwebp decodes) has no size chunk: refused too."""
+    for mode, colours in (("RGBA", [(255, 0, 0, 100), (0, 0, 255, 255)]), ("RGB", ["red", "blue"])):
+        frames = [Image.new(mode, (10, 12), c) for c in colours]
+        buffer = io.BytesIO()
+        frames[0].save(buffer, "WEBP", save_all=True, append_images=frames[1:], duration=100)
+        animated = buffer.getvalue()
+        assert animated[12:16] == b"VP8X" and image_size(animated) == (10, 12)
+        with pytest.raises(MaskError, match="is an animated WebP; save one frame"):
+            decode(animated, "animated")
+    lossless = WEBP[1]
+    bare = b"WEBP" + lossless[20:]  # the VP8L bitstream without its chunk header
+    with pytest.raises(MaskError, match="is not a PNG, JPEG, BMP, GIF or WebP image"):
+        decode(b"RIFF" + struct.pack("<I", len(bare)) + bare, "bare")
 
 
 @FUZZ

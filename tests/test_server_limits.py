@@ -119,6 +119,10 @@ def test_worst_case_request_gets_its_413_from_the_header_then_a_normal_one_succe
     # the issue's request: a 2048x2048 all-black PNG (12 KB) with a 12-pixel hole
     issue = post(server.url, "conv", bytes_request(row(black_png(2048, 2048), (1000, 1000, 12))))
     assert issue.status_code == 413 and "2048x2048 = 4,194,304 pixels" in issue.json()["error"]
+    webp = io.BytesIO()
+    Image.new("RGB", (2048, 2048)).save(webp, "WEBP")
+    issue = post(server.url, "conv", bytes_request(row(webp.getvalue(), (1000, 1000, 12))))
+    assert issue.status_code == 413 and "2048x2048 = 4,194,304 pixels" in issue.json()["error"]
     normal = post(server.url, "conv", bytes_request(row(png(photo(32, 32)))))
     assert normal.status_code == 200, normal.text
     filled = tf.io.decode_png(base64.b64decode(normal.json()["predictions"][0]["b64"])).numpy()
@@ -193,12 +197,13 @@ def test_image_size_reads_headers_only():
     app1 = b"\xff\xe1" + struct.pack(">H", 2 + 5000) + b"Exif\0" + b"\0" * 4995  # metadata first
     assert image_size(jpeg[:2] + app1 + jpeg[2:]) == (53, 37)
     assert tf.io.decode_jpeg(jpeg[:2] + app1 + jpeg[2:]).shape == (37, 53, 3)
-    for fmt in ("GIF", "BMP"):
+    for fmt in ("GIF", "BMP", "WEBP"):
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, fmt)
         assert image_size(buffer.getvalue()) == (53, 37)
         assert tf.io.decode_image(buffer.getvalue(), expand_animations=False).shape[:2] == (37, 53)
-    for junk in (b"", b"\x89PNG\r\n\x1a\n", b"GIF8", b"\xff\xd8\xff\xda\x00\x02", b"not an image"):
+    for junk in (b"", b"\x89PNG\r\n\x1a\n", b"GIF8", b"\xff\xd8\xff\xda\x00\x02", b"not an image",
+                 b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0", b"RIFF\x20\0\0\0WEBP\x2f" + b"\0" * 20):
         assert image_size(junk) is None
 
 

@@ -200,7 +200,7 @@ def parser():
     p = argparse.ArgumentParser(prog="tfinpaint", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fill", help="fill the masked parts of a photo (or a folder of photos)")
-    f.add_argument("photo", help="a photo (PNG/JPEG/BMP/GIF) or a folder of photos")
+    f.add_argument("photo", help="a photo (PNG/JPEG/BMP/GIF/WebP) or a folder of photos")
     f.add_argument("mask", help="its mask (white or transparent = fill), or a folder of masks "
                    "named like the photos")
     f.add_argument("-o", "--output", required=True, help="output PNG (a folder for a folder)")

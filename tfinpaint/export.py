@@ -5,8 +5,9 @@ Signature `serving_default`: `image` float32 [N, H, W, 3] in [0, 1] and `mask` f
 [N, H, W, 1] (1 known, 0 hole) -> `inpainted`, the composited image (known pixels unchanged).
 PNG in, PNG out, for TF Serving's REST API (each -> `inpainted_bytes` string [N], a PNG whose
 every known pixel is exactly as sent):
-- `inpaint_mask_bytes`: `image_bytes` string [N] (PNG/JPEG/BMP/GIF, any size) and `mask_bytes`
-  string [N] (PNG, grey >= 128 = hole, or alpha < 128 = hole; see tfinpaint.data.masks).
+- `inpaint_mask_bytes`: `image_bytes` string [N] (PNG/JPEG/BMP/GIF/WebP, any size) and
+  `mask_bytes` string [N] (PNG, grey >= 128 = hole, or alpha < 128 = hole; see
+  tfinpaint.data.masks).
 - `inpaint_hole_bytes`: `image_bytes` and `hole` int32 [N, 3] (x, y, size of a square hole).
 - `inpaint_bytes` (the first signature, kept for existing clients): `image_bytes`, `mask_bytes`
   ("" = no mask, use `hole`) and `hole` (ignored when a mask is sent). TF Serving wants every

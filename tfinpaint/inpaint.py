@@ -44,8 +44,8 @@ def parse_hole(text):
 
 
 def image_size(data):
-    """(width, height) of a PNG, JPEG, GIF or BMP from its header bytes, without decoding any
-    pixel; None when the bytes are none of these or the header is cut short."""
+    """(width, height) of a PNG, JPEG, GIF, BMP or WebP from its header bytes, without decoding
+    any pixel; None when the bytes are none of these or the header is cut short."""
     if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24 and data[12:16] == b"IHDR":
         return struct.unpack(">II", data[16:24])
     if data.startswith((b"GIF87a", b"GIF89a")) and len(data) >= 10:
@@ -55,6 +55,23 @@ def image_size(data):
         return abs(width), abs(height)  # height < 0: a top-down bitmap
     if data.startswith(b"\xff\xd8"):
         return _jpeg_size(data)
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP" and len(data) >= 30:
+        return _webp_size(data)
+    return None
+
+
+def _webp_size(data):
+    """The size held by a WebP's first chunk (the offsets decode_tensor's in-graph reader uses)."""
+    chunk = data[12:16]
+    if chunk == b"VP8X":  # flags, 3 reserved bytes, canvas width - 1 and height - 1 in 24 bits
+        return (int.from_bytes(data[24:27], "little") + 1,
+                int.from_bytes(data[27:30], "little") + 1)
+    if chunk == b"VP8L":  # signature 0x2f, then width - 1 and height - 1 in 14 bits each
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, (bits >> 14 & 0x3FFF) + 1
+    if chunk == b"VP8 ":  # frame tag, start code 9d 01 2a, then 14-bit width and height
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
     return None
 
 

@@ -15,7 +15,7 @@ class ConfigError(UserError, ValueError):
     """Flags or settings that cannot work together."""
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 # EXIF orientation (tag 0x0112) -> the turn that shows stored pixels [H, W, C] as a viewer does
@@ -73,7 +73,7 @@ def file_jobs(image, mask, output, error=UserError):
     if os.path.isdir(image):
         names = sorted(n for n in os.listdir(image) if n.lower().endswith(IMAGE_SUFFIXES))
         if not names:
-            raise error(f"folder {image!r} has no PNG/JPEG images.")
+            raise error(f"folder {image!r} has no PNG/JPEG/BMP/GIF/WebP images.")
         if os.path.exists(output) and not os.path.isdir(output):
             raise error(f"--image is a folder, so --output must be a folder; {output!r} is a file.")
         return [(os.path.join(image, n), os.path.join(mask, n) if mask and os.path.isdir(mask)

@@ -31,6 +31,10 @@ HOLE_THRESHOLD = 128  # grey >= 128 is hole; for LA/RGBA, alpha < 128 is hole
 MAX_HOLE_FRACTION = 0.9  # a mask marking more of the image as hole looks inverted: refused
 MAX_PIXELS = 8192 * 8192  # a few bytes of PNG header can claim any size: refuse to decode more
 _MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"BM")
+# A WebP is "RIFF", a size and "WEBP", then a first chunk (bytes 12-15) that holds the image's size:
+# "VP8 " (lossy), "VP8L" (lossless) or "VP8X" (extended). libwebp also decodes a bare bitstream
+# right after "WEBP", whose size would go unchecked: that is refused.
+_WEBP = (b"WEBPVP8 ", b"WEBPVP8L", b"WEBPVP8X")
 
 
 # Graph functions: the exported `inpaint_bytes` signature and the command line both use these, so
@@ -42,35 +46,61 @@ def _require(condition, *parts):
     return tf.debugging.Assert(condition, [text])
 
 
+def _head(data):
+    """The first 32 bytes as int64s (zeros past the end)."""
+    return tf.cast(tf.io.decode_raw(tf.strings.substr(data, 0, 32) + b"\0" * 32, tf.uint8)[:32],
+                   tf.int64)
+
+
+def _webp_kind(data):
+    """Bytes 8-15: "WEBP" and the kind of its first chunk in a WebP (shorter past the end)."""
+    return tf.strings.substr(data, tf.minimum(8, tf.strings.length(data)), 8)
+
+
 def _dimensions(data):
-    """(width, height) from a PNG, GIF or BMP header, or a JPEG's frame; -1s if unknown."""
-    head = tf.io.decode_raw(tf.strings.substr(data, 0, 32) + b"\0" * 32, tf.uint8)[:32]
-    b = tf.cast(head, tf.int64)
+    """(width, height) from a PNG, GIF, BMP or WebP header, or a JPEG's frame; -1s if unknown."""
+    b = _head(data)
     be32 = lambda i: b[i] * 2**24 + b[i + 1] * 2**16 + b[i + 2] * 2**8 + b[i + 3]  # noqa: E731
     le16 = lambda i: b[i] + b[i + 1] * 2**8  # noqa: E731
+    le24 = lambda i: le16(i) + b[i + 2] * 2**16  # noqa: E731
     le32 = lambda i: le16(i) + le16(i + 2) * 2**16  # noqa: E731
     kind = tf.strings.substr(data, 0, 2)
     jpeg = tf.equal(kind, _MAGIC[1][:2])
+    webp = _webp_kind(data)
     return tf.case([
         (jpeg, lambda: tf.reverse(tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64), [0])),
         (tf.equal(kind, _MAGIC[0][:2]), lambda: tf.stack([be32(16), be32(20)])),
         (tf.equal(kind, b"GI"), lambda: tf.stack([le16(6), le16(8)])),
         (tf.equal(kind, b"BM"), lambda: tf.stack([le32(18), tf.abs(le32(22) - tf.cast(
-            le32(22) >= 2**31, tf.int64) * 2**32)]))],
+            le32(22) >= 2**31, tf.int64) * 2**32)])),
+        # VP8X: flags, 3 reserved bytes, then the canvas's width - 1 and height - 1 (24 bits each)
+        (tf.equal(webp, _WEBP[2]), lambda: tf.stack([le24(24) + 1, le24(27) + 1])),
+        # VP8L: signature 0x2f, then width - 1 and height - 1 in 14 bits each, least bit first
+        (tf.equal(webp, _WEBP[1]), lambda: tf.stack([le32(21) % 2**14 + 1,
+                                                     le32(21) // 2**14 % 2**14 + 1])),
+        # VP8: a 3-byte frame tag, the start code 9d 01 2a, width and height in 14 bits of 16
+        (tf.equal(webp, _WEBP[0]), lambda: tf.stack([le16(26) % 2**14, le16(28) % 2**14]))],
         default=lambda: tf.constant([-1, -1], tf.int64))
 
 
 def decode_tensor(data, what, channels=0):
     """Image bytes -> uint8 [H, W, C] (C = `channels`, or the file's own with 0). Fails with a
-    message naming `what` for bytes that are no PNG/JPEG/BMP/GIF and for oversized images."""
+    message naming `what` for bytes that are no PNG/JPEG/BMP/GIF/WebP, for oversized images and
+    for animated WebPs: TF 2.21 decodes their first frame as RGBA into a buffer sized for RGB
+    when the alpha flag is unset, overrunning it (the process aborts), so none is decoded."""
     size = tf.strings.length(data)
-    known = tf.reduce_any([tf.equal(tf.strings.substr(data, 0, len(m)), m) for m in _MAGIC])
+    riff, webp = tf.equal(tf.strings.substr(data, 0, 4), b"RIFF"), _webp_kind(data)
+    known = tf.reduce_any([tf.equal(tf.strings.substr(data, 0, len(m)), m) for m in _MAGIC]
+                          + [riff & tf.equal(webp, w) for w in _WEBP])
     with tf.control_dependencies([_require(
-            known, what, " is not a PNG, JPEG, BMP or GIF image (", size, " bytes)")]):
+            known, what, " is not a PNG, JPEG, BMP, GIF or WebP image (", size, " bytes)")]):
         wh = _dimensions(data)
-    with tf.control_dependencies([_require(
-            wh[0] * wh[1] <= MAX_PIXELS, what, " is ", wh[0], "x", wh[1],
-            " pixels, more than the ", MAX_PIXELS, " this program decodes")]):
+        animated = riff & tf.equal(webp, _WEBP[2]) & (_head(data)[20] // 2 % 2 == 1)  # flag A
+    with tf.control_dependencies([
+            _require(wh[0] * wh[1] <= MAX_PIXELS, what, " is ", wh[0], "x", wh[1],
+                     " pixels, more than the ", MAX_PIXELS, " this program decodes"),
+            _require(tf.logical_not(animated), what, " is an animated WebP; save one frame of "
+                     "it as a still image (PNG, JPEG or WebP).")]):
         image = tf.io.decode_image(data, channels=channels, expand_animations=False)
     with tf.control_dependencies([_require(tf.size(image) > 0, what, " has no pixels")]):
         return tf.identity(image)
@@ -164,7 +194,7 @@ _hole = tf.function(hole_tensor, input_signature=[tf.TensorSpec([], tf.int32)] *
 
 
 def decode(data, what):
-    """Bytes -> uint8 [H, W, C] array (PNG, JPEG, BMP, GIF)."""
+    """Bytes -> uint8 [H, W, C] array (PNG, JPEG, BMP, GIF, WebP)."""
     if not data:
         raise MaskError(f"{what} is empty (0 bytes).")
     return _eager(_decode, data, what)

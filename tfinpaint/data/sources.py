@@ -10,7 +10,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint.data.masks import IMAGE_SUFFIXES
+from tfinpaint.data.masks import IMAGE_SUFFIXES, decode_tensor, rgb_tensor
 from tfinpaint.utils import UserError
 
 DATA_DIR_ENV = "TFINPAINT_DATA_DIR"
@@ -176,7 +176,10 @@ def _image_files(folder, what="Image folder"):
 
 
 def _decode(path):
-    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    """A photo file -> uint8 [H, W, 3], through decode_tensor's checks (a WebP with alpha cannot
+    be decoded straight to 3 channels, and an animated one must not be decoded at all)."""
+    image = rgb_tensor(decode_tensor(tf.io.read_file(path), path))
+    return tf.ensure_shape(image, [None, None, 3])
 
 
 def photo_crop(size):
@@ -207,8 +210,8 @@ def _folder_splits(name, folder, image_size, val_fraction, test_folder=None):
     needed = 2 if test_folder else 3
     if len(files) < needed or (test_folder and not test):
         raise DatasetUnavailable(
-            f"Image folder {folder!r} has {len(files)} PNG/JPEG images; at least {needed} are "
-            "needed (train, validation" + (")" if test_folder else " and test)")
+            f"Image folder {folder!r} has {len(files)} PNG/JPEG/BMP/GIF/WebP images; at least "
+            f"{needed} are needed (train, validation" + (")" if test_folder else " and test)")
             + (f", and {test_folder!r} none" if test_folder and not test else "") + ".")
     n_test = 0 if test_folder else max(1, len(files) // 10)
     n_val = max(1, int(round((len(files) - n_test) * val_fraction)))
