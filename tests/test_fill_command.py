@@ -186,3 +186,19 @@ def test_a_phone_photo_with_an_orientation_tag_is_filled_upright(data_dir, unet_
     np.testing.assert_array_equal(out[~hole], shown[~hole])
     # the photo really was turned: its top row is the stored photo's first column, bottom up
     assert np.abs(shown[0].astype(int) - stored[::-1, 0]).mean() < 8
+
+
+def test_the_cached_shipped_export_is_keyed_by_weights_and_code(tmp_path, monkeypatch):
+    """A cached export built by older code (which, say, refused WebP) is not served after an
+    upgrade: the cache key holds the code's digest as well as the weights'."""
+    from tfinpaint import pretrained
+
+    assert len(cli.code_digest()) == 64 and cli.code_digest() == cli.code_digest()
+    weights = pretrained.manifest("photos")["sha256"][:12]
+    bases = []
+    for code in ("a" * 64, "b" * 64):
+        monkeypatch.setattr(cli, "code_digest", lambda code=code: code)
+        base = tmp_path / "exports" / f"photos-{weights}-{code[:12]}"
+        (base / "1").mkdir(parents=True)  # already exported: nothing is exported again
+        bases.append(cli.shipped_export("photos", str(tmp_path)))
+    assert bases == [str(tmp_path / "exports" / f"photos-{weights}-{c * 12}") for c in "ab"]

@@ -119,13 +119,31 @@ def cache_dir(given=None):
     return os.path.abspath(os.path.expanduser(root))
 
 
+def code_digest():
+    """SHA-256 (hex) of the package's Python sources: the code an export's graph is built from."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    root = os.path.dirname(os.path.abspath(__file__))
+    for folder, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for name in sorted(f for f in files if f.endswith(".py")):
+            path = os.path.join(folder, name)
+            digest.update(os.path.relpath(path, root).encode() + b"\0")
+            with open(path, "rb") as f:
+                digest.update(f.read() + b"\0")
+    return digest.hexdigest()
+
+
 def shipped_export(name, cache):
-    """The SavedModel base folder of shipped model `name`, exported once into `cache` (keyed by
-    its weights' SHA-256, so new weights get a new export; a half-written export never shows:
-    `tfinpaint.export` renames a finished version folder into place)."""
+    """The SavedModel base folder of shipped model `name`, exported once into `cache`, keyed by
+    its weights' SHA-256 and the package's code (`code_digest`: new weights, or code that builds
+    another graph, e.g. accepts another image format, get a new export); a half-written export
+    never shows: `tfinpaint.export` renames a finished version folder into place."""
     from tfinpaint import export, pretrained
 
-    base = os.path.join(cache, "exports", f"{name}-{pretrained.manifest(name)['sha256'][:12]}")
+    key = f"{pretrained.manifest(name)['sha256'][:12]}-{code_digest()[:12]}"
+    base = os.path.join(cache, "exports", f"{name}-{key}")
     if not export.versions(base):
         print(f"exporting the shipped model {name!r} to {base} (once)", flush=True)
         os.makedirs(base, exist_ok=True)
