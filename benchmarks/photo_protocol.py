@@ -30,6 +30,7 @@ from tfinpaint import photo_protocol as pp  # noqa: E402
 from tfinpaint.data import read_image  # noqa: E402
 from tfinpaint.data.sources import resolve_data_dir  # noqa: E402
 from tfinpaint.evaluate import CLASSICAL_CHOICES, save_json  # noqa: E402
+from tfinpaint.pretrained import PREFIX  # noqa: E402
 from tfinpaint.utils import atomic_write_bytes  # noqa: E402
 
 flags.DEFINE_string("data_dir", None, "The data directory (photos/test, photos/kodak, ...); "
@@ -151,7 +152,7 @@ def main(argv):
         name, _, path = pair.partition("=")
         by_region = path.startswith("regions:")
         path = path.removeprefix("regions:")
-        fill = (pp.pretrained_fill(path.partition(":")[2]) if path.startswith("pretrained:")
+        fill = (pp.pretrained_fill(path.removeprefix(PREFIX)) if path.startswith(PREFIX)
                 else pp.signature_fill(os.path.expanduser(path)))
         fills[name] = pp.region_fill(fill, FLAGS.working) if by_region else fill
     rows = pp.run(fills, data_dir, FLAGS.sets, FLAGS.families, FLAGS.limit, save=save,

@@ -99,6 +99,30 @@ def test_init_from_warm_starts_at_another_size_and_refuses_other_settings(data_d
                    log=lambda *_: None)
 
 
+def test_init_from_pretrained_fine_tunes_the_shipped_generator(data_dir, tmp_path):
+    """--init_from=pretrained:photos starts from the shipped generator's weights (checksummed),
+    at a training size of its own; other settings or an unknown name are refused by name."""
+    from tfinpaint import pretrained
+    from tfinpaint.experiment import Experiment
+    from tfinpaint.utils import ConfigError
+
+    shipped = pretrained.manifest("photos")["settings"]
+    common = dict(data_dir=data_dir, batch_size=2, steps_per_epoch=1, epochs=1,
+                  max_train_images=8, precision="float32", checkpoint_every_steps=0,
+                  image_size=64, **shipped)
+    run = Experiment(config.make("ffc", model_dir=str(tmp_path / "a"),
+                                 init_from="pretrained:photos", **common), log=lambda *_: None)
+    for a, b in zip(pretrained.load("photos").net.weights, run.model.net.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert run.steps_done() == 0
+    with pytest.raises(ConfigError, match="other settings.*blocks"):
+        Experiment(config.make("ffc", model_dir=str(tmp_path / "b"), init_from="pretrained:photos",
+                               **{**common, "blocks": 2}), log=lambda *_: None)
+    with pytest.raises(ConfigError, match="no shipped model 'nope'"):
+        Experiment(config.make("ffc", model_dir=str(tmp_path / "c"), init_from="pretrained:nope",
+                               **common), log=lambda *_: None)
+
+
 def test_package_and_load_check_the_weights(data_dir, tmp_path, monkeypatch):
     """A run packaged as a shipped model loads by name with its SHA-256 checked, fills with
     known pixels bit for bit, and a damaged weights file is refused."""

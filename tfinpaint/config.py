@@ -120,7 +120,9 @@ class Config:
     init_from: str = setting(None, "Start a new run from the weights of another run folder's "
                              "latest checkpoint (warm start or fine-tuning: the same method and "
                              "settings; fully convolutional methods at any --image_size; the "
-                             "optimizer, epochs and learning-rate schedule start afresh).",
+                             "optimizer, epochs and learning-rate schedule start afresh); "
+                             "pretrained:NAME fine-tunes the shipped model NAME (its generator; "
+                             "the discriminator starts afresh).",
                              group="run")
     checkpoint_every_steps: int = setting(200, "Also checkpoint every N training steps (a killed "
                                           "run resumes from the last one, mid-epoch); 0: at "

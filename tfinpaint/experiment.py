@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import build, distribute, precision
+from tfinpaint import build, distribute, precision, pretrained
 from tfinpaint import evaluate as protocol
 from tfinpaint import export as exporter
 from tfinpaint.callbacks import SampleImages, StepCheckpoint, TrainingRecord, scalar
@@ -80,7 +80,10 @@ class Experiment:
     def _warm_start(self, folder):
         """The networks' weights (not the optimizers', epochs or random states) from the latest
         checkpoint of run folder `folder`, trained with the same architecture settings (any
-        image size for a fully convolutional method)."""
+        image size for a fully convolutional method); `pretrained:NAME`: the generator of the
+        shipped model NAME (checksummed; the discriminators start afresh), to fine-tune it."""
+        if folder.startswith(pretrained.PREFIX):
+            return self._warm_start_pretrained(folder[len(pretrained.PREFIX):])
         folder = os.path.expanduser(folder)
         source = tf.train.latest_checkpoint(os.path.join(folder, "checkpoints"))
         if not source:
@@ -102,6 +105,20 @@ class Experiment:
         tf.train.Checkpoint(model=tf.train.Checkpoint(**networks)).restore(source) \
             .expect_partial().assert_existing_objects_matched()
         self.log(f"Started from the weights of {source}.")
+
+    def _warm_start_pretrained(self, name):
+        try:
+            info = pretrained.manifest(name)
+        except pretrained.PretrainedError as e:
+            raise ConfigError(f"--init_from={pretrained.PREFIX}{name}: {e}") from None
+        old = {"method": info["method"], "model": info["settings"],
+               "image_size": self.cfg.image_size, "hole_size": self.cfg.hole_size}
+        changes = architecture_changes(old, self.cfg, weights_only=True)
+        if changes:
+            raise ConfigError(f"--init_from={pretrained.PREFIX}{name} was trained with other settings "
+                              f"({', '.join(changes)}).")
+        self.model.net.set_weights(pretrained.load(name).net.get_weights())
+        self.log(f"Started from the shipped generator {name!r} ({info['sha256'][:12]}).")
 
     @property
     def latest_checkpoint(self):

@@ -22,6 +22,7 @@ import shutil
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEIGHTS = "generator.weights.h5"
 MANIFEST = "manifest.json"
+PREFIX = "pretrained:"  # names a shipped model where a path is expected (--init_from, --models)
 
 
 class PretrainedError(Exception):
