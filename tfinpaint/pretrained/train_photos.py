@@ -7,11 +7,14 @@ so a killed command is re-run as it is): `ffc` on random multi-scale crops of ph
 the photo hole families, first at 128x128 (four times the images per second), then at 256x256
 starting from the first phase's weights (--init_from), then longer at 256x256 with bilinear
 upsampling in the decoder (the first two phases' nearest upsampling left an 8-pixel grid in wide
-fills; the weights carry over unchanged). Then the generator's weights go to
-tfinpaint/pretrained/photos/ with their manifest. On this project's machine (2 CPU cores) the
-phases take about 42, 42 and 95 minutes alone: about three hours, over the two hours aimed at.
-The shipped weights' third phase was stopped after 25 of its 30 epochs (its cosine learning rate
-by then 7% of its start; see the manifest and docs/evaluation.md).
+fills; the weights carry over unchanged), then a second cosine cycle from a third of the learning
+rate. Then the generator's weights go to tfinpaint/pretrained/photos/ with their manifest. On this
+project's machine (2 CPU cores) the phases take about 42, 42, 95 and 93 minutes alone: over four
+and a half hours, over the two hours aimed at. The shipped weights' third phase was stopped after
+25 of its 30 epochs (its cosine learning rate by then 7% of its start), and their fourth phase
+started from that generator as shipped (`--init_from=pretrained:photos`: a fresh discriminator),
+where this command carries the third phase's discriminator over too (see the manifest and
+docs/evaluation.md).
 """
 import os
 import subprocess
@@ -36,6 +39,8 @@ PHASES = [
                 "--learning_rate=3e-4", "--upsample=nearest"]),
     ("ffc256b", ["--image_size=256", "--batch_size=8", "--epochs=30", "--steps_per_epoch=200",
                  "--learning_rate=3e-4", "--upsample=bilinear"]),
+    ("ffc256c", ["--image_size=256", "--batch_size=8", "--epochs=28", "--steps_per_epoch=200",
+                 "--learning_rate=1e-4", "--upsample=bilinear"]),
 ]
 
 def command(phase, previous):
