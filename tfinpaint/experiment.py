@@ -83,7 +83,7 @@ class Experiment:
         image size for a fully convolutional method); `pretrained:NAME`: the generator of the
         shipped model NAME (checksummed; the discriminators start afresh), to fine-tune it."""
         if folder.startswith(pretrained.PREFIX):
-            return self._warm_start_pretrained(folder[len(pretrained.PREFIX):])
+            return self._warm_start_pretrained(folder.removeprefix(pretrained.PREFIX))
         folder = os.path.expanduser(folder)
         source = tf.train.latest_checkpoint(os.path.join(folder, "checkpoints"))
         if not source:
@@ -93,10 +93,7 @@ class Experiment:
         if not (self.model.fixed_size or self.model.patch_size):
             # fully convolutional: any size (the hole size follows the image's)
             old.update(image_size=self.cfg.image_size, hole_size=self.cfg.hole_size)
-        changes = architecture_changes(old, self.cfg, weights_only=True)
-        if changes:
-            raise ConfigError(f"--init_from={folder} was trained with other settings "
-                              f"({', '.join(changes)}).")
+        self._check_warm_start(folder, old)
         # The networks by the attribute names the checkpoint knows them by (not the model's
         # optimizer or random states).
         nets = [self.model.net, *getattr(self.model, "discriminators", ())]
@@ -106,6 +103,13 @@ class Experiment:
             .expect_partial().assert_existing_objects_matched()
         self.log(f"Started from the weights of {source}.")
 
+    def _check_warm_start(self, source, old):
+        """Refuses a warm start from weights trained with other settings (`old`: their config)."""
+        changes = architecture_changes(old, self.cfg, weights_only=True)
+        if changes:
+            raise ConfigError(f"--init_from={source} was trained with other settings "
+                              f"({', '.join(changes)}).")
+
     def _warm_start_pretrained(self, name):
         try:
             info = pretrained.manifest(name)
@@ -113,10 +117,7 @@ class Experiment:
             raise ConfigError(f"--init_from={pretrained.PREFIX}{name}: {e}") from None
         old = {"method": info["method"], "model": info["settings"],
                "image_size": self.cfg.image_size, "hole_size": self.cfg.hole_size}
-        changes = architecture_changes(old, self.cfg, weights_only=True)
-        if changes:
-            raise ConfigError(f"--init_from={pretrained.PREFIX}{name} was trained with other settings "
-                              f"({', '.join(changes)}).")
+        self._check_warm_start(pretrained.PREFIX + name, old)
         self.model.net.set_weights(pretrained.load(name).net.get_weights())
         self.log(f"Started from the shipped generator {name!r} ({info['sha256'][:12]}).")
 
