@@ -93,10 +93,40 @@ def test_init_from_warm_starts_at_another_size_and_refuses_other_settings(data_d
     for a, b in zip(first.model.net.weights, second.model.net.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert second.steps_done() == 0  # the optimizer starts afresh
-    with pytest.raises(ConfigError, match="other settings.*blocks"):
+    with pytest.raises(ConfigError, match="other settings.*filters"):
         Experiment(config.make("ffc", image_size=64, model_dir=str(tmp_path / "c"),
-                               init_from=str(tmp_path / "a"), **{**common, "blocks": 2}),
+                               init_from=str(tmp_path / "a"), **{**common, "filters": 8}),
                    log=lambda *_: None)
+
+
+def test_init_from_a_shallower_network_deepens_it(data_dir, tmp_path):
+    """More `blocks` than the weights have: the shallower generator's layers are copied by name,
+    the extra blocks start close to the identity (the fill barely moves) and still learn, and the
+    discriminator is carried over."""
+    from tfinpaint.experiment import Experiment
+
+    common = dict(data_dir=data_dir, batch_size=2, filters=4, d_filters=4, steps_per_epoch=2,
+                  epochs=1, max_train_images=8, precision="float32", checkpoint_every_steps=0,
+                  image_size=64)
+    first = Experiment(config.make("ffc", blocks=1, model_dir=str(tmp_path / "a"), **common),
+                       log=lambda *_: None)
+    first.train()
+    deeper = Experiment(config.make("ffc", blocks=3, model_dir=str(tmp_path / "b"),
+                                    init_from=str(tmp_path / "a"), **common), log=lambda *_: None)
+    shallow, deep = first.model.net, deeper.model.net
+    assert len(deep.weights) > len(shallow.weights)
+    for layer in (layer for layer in shallow.layers if layer.weights):
+        for a, b in zip(layer.weights, deep.get_layer(layer.name).weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(first.model.discriminator.weights, deeper.model.discriminator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    x = tf.random.stateless_uniform((2, 64, 64, 4), [3, 4])
+    change = np.abs(deep(x).numpy() - shallow(x).numpy())
+    assert 0 < change.max() < 0.01, change.max()  # near, not exactly, the identity
+    new = deep.get_layer("block3b_l2l").kernel
+    before = new.numpy()
+    deeper.train()
+    assert not np.array_equal(before, new.numpy())  # the extra blocks get gradients
 
 
 def test_init_from_pretrained_fine_tunes_the_shipped_generator(data_dir, tmp_path):

@@ -122,7 +122,9 @@ class Config:
                              "settings; fully convolutional methods at any --image_size; the "
                              "optimizer, epochs and learning-rate schedule start afresh); "
                              "pretrained:NAME fine-tunes the shipped model NAME (its generator; "
-                             "the discriminator starts afresh).",
+                             "the discriminator starts afresh). ffc: more --blocks than "
+                             "the weights have deepens them (extra blocks start near the "
+                             "identity).",
                              group="run")
     checkpoint_every_steps: int = setting(200, "Also checkpoint every N training steps (a killed "
                                           "run resumes from the last one, mid-epoch); 0: at "

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import build, distribute, precision, pretrained
+from tfinpaint import build, distribute, models, precision, pretrained
 from tfinpaint import evaluate as protocol
 from tfinpaint import export as exporter
 from tfinpaint.callbacks import SampleImages, StepCheckpoint, TrainingRecord, scalar
@@ -93,22 +93,36 @@ class Experiment:
         if not (self.model.fixed_size or self.model.patch_size):
             # fully convolutional: any size (the hole size follows the image's)
             old.update(image_size=self.cfg.image_size, hole_size=self.cfg.hole_size)
-        self._check_warm_start(folder, old)
+        deeper = self._check_warm_start(folder, old)
+        into = models.build(old["method"], self.cfg.hole_size, image_size=self.cfg.image_size,
+                            seed=0, **old["model"]) if deeper else self.model
         # The networks by the attribute names the checkpoint knows them by (not the model's
         # optimizer or random states).
-        nets = [self.model.net, *getattr(self.model, "discriminators", ())]
-        networks = {k: v for k, v in vars(self.model).items()
+        nets = [into.net, *getattr(into, "discriminators", ())]
+        networks = {k: v for k, v in vars(into).items()
                     if isinstance(v, keras.Model) and any(v is n for n in nets)}
         tf.train.Checkpoint(model=tf.train.Checkpoint(**networks)).restore(source) \
             .expect_partial().assert_existing_objects_matched()
-        self.log(f"Started from the weights of {source}.")
+        if deeper:
+            self.model.deepen_from(into.net)
+            for mine, theirs in zip(self.model.discriminators, into.discriminators):
+                mine.set_weights(theirs.get_weights())
+        self.log(f"Started from the weights of {source}"
+                 + (f" ({old['model']['blocks']} -> {self.cfg.model.blocks} blocks)." if deeper
+                    else "."))
 
     def _check_warm_start(self, source, old):
-        """Refuses a warm start from weights trained with other settings (`old`: their config)."""
+        """Refuses a warm start from weights trained with other settings (`old`: their config),
+        but for more `blocks` in a model that can deepen (`deepen_from`): returns whether it
+        deepens."""
         changes = architecture_changes(old, self.cfg, weights_only=True)
-        if changes:
+        deeper = (hasattr(self.model, "deepen_from") and len(changes) == 1
+                  and changes[0].startswith("blocks:")
+                  and old["model"]["blocks"] < self.cfg.model.blocks)
+        if changes and not deeper:
             raise ConfigError(f"--init_from={source} was trained with other settings "
                               f"({', '.join(changes)}).")
+        return deeper
 
     def _warm_start_pretrained(self, name):
         try:
@@ -117,9 +131,15 @@ class Experiment:
             raise ConfigError(f"--init_from={pretrained.PREFIX}{name}: {e}") from None
         old = {"method": info["method"], "model": info["settings"],
                "image_size": self.cfg.image_size, "hole_size": self.cfg.hole_size}
-        self._check_warm_start(pretrained.PREFIX + name, old)
-        self.model.net.set_weights(pretrained.load(name).net.get_weights())
-        self.log(f"Started from the shipped generator {name!r} ({info['sha256'][:12]}).")
+        deeper = self._check_warm_start(pretrained.PREFIX + name, old)
+        source = pretrained.load(name).net
+        if deeper:
+            self.model.deepen_from(source)
+        else:
+            self.model.net.set_weights(source.get_weights())
+        self.log(f"Started from the shipped generator {name!r} ({info['sha256'][:12]}"
+                 + (f", {info['settings']['blocks']} -> {self.cfg.model.blocks} blocks)."
+                    if deeper else ")."))
 
     @property
     def latest_checkpoint(self):

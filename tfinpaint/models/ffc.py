@@ -26,6 +26,8 @@ perceptual loss (no such pretrained network is reachable here): the reconstructi
 default, hole-weighted like every method), non-saturating adversarial loss, R1 penalty on real
 images and discriminator feature matching.
 """
+import re
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -161,6 +163,30 @@ class FFCInpainter(Adversarial):
         self.discriminator = discriminator
         self.adversarial_weight, self.feature_weight = s.adversarial_weight, s.feature_weight
         self.r1_gamma = s.r1_gamma
+
+    def deepen_from(self, source, residual_scale=0.01):
+        """Starts this generator from `source`, a generator with fewer FFC blocks and otherwise
+        the same settings (a deeper network fine-tuned from a shallower one's weights): every
+        layer `source` has is copied by name; each extra block copies `source`'s last block with
+        its second FFC's outputs scaled by `residual_scale`, so the extra blocks start close to
+        the identity (not exactly: a ReLU fed zeros passes no gradient) and the fill is
+        `source`'s to within a fraction of a grey level."""
+        old = {layer.name: layer for layer in source.layers if layer.weights}
+        last = max(int(re.match(r"block(\d+)a_", n).group(1)) for n in old
+                   if re.match(r"block\d+a_", n))
+        for layer in self.net.layers:
+            if not layer.weights:
+                continue
+            match = re.match(r"block(\d+)([ab])_(.*)", layer.name)
+            if layer.name in old:
+                layer.set_weights(old[layer.name].get_weights())
+            elif match and int(match.group(1)) > last:
+                weights = old[f"block{last}{match.group(2)}_{match.group(3)}"].get_weights()
+                if match.group(2) == "b" and not match.group(3).endswith(("_in", "_fourier")):
+                    weights = [w * residual_scale for w in weights]
+                layer.set_weights(weights)
+            else:
+                raise ValueError(f"cannot deepen: {layer.name!r} is not in {source.name!r}")
 
     def judge(self, images, training=True):
         logits, features = self.discriminator(2.0 * images - 1.0, training=training)
