@@ -118,7 +118,7 @@ class Experiment:
         changes = architecture_changes(old, self.cfg, weights_only=True)
         deeper = (hasattr(self.model, "deepen_from") and len(changes) == 1
                   and changes[0].startswith("blocks:")
-                  and old["model"]["blocks"] < self.cfg.model.blocks)
+                  and (old.get("model") or {}).get("blocks", 0) < self.cfg.model.blocks)
         if changes and not deeper:
             raise ConfigError(f"--init_from={source} was trained with other settings "
                               f"({', '.join(changes)}).")

@@ -169,8 +169,8 @@ class FFCInpainter(Adversarial):
         the same settings (a deeper network fine-tuned from a shallower one's weights): every
         layer `source` has is copied by name; each extra block copies `source`'s last block with
         its second FFC's outputs scaled by `residual_scale`, so the extra blocks start close to
-        the identity (not exactly: a ReLU fed zeros passes no gradient) and the fill is
-        `source`'s to within a fraction of a grey level."""
+        the identity (not exactly: a ReLU fed zeros passes no gradient) and the fill moves by
+        about 1% of the range or less."""
         old = {layer.name: layer for layer in source.layers if layer.weights}
         last = max(int(re.match(r"block(\d+)a_", n).group(1)) for n in old
                    if re.match(r"block\d+a_", n))
