@@ -204,7 +204,12 @@ def pretrained_fill(name):
     one photo at a time at its own size."""
     from tfinpaint import pretrained
 
-    model = pretrained.load(name)
+    return model_fill(pretrained.load(name))
+
+
+def model_fill(model):
+    """fill(image, mask) by a Keras Inpainter (called on {"image", "mask"}), one photo at a time
+    at its own size."""
     fn = tf.function(lambda x, m: model({"image": x, "mask": m}, training=False),
                      reduce_retracing=True)
 
