@@ -148,16 +148,20 @@ def test_fill_only_settings_may_change_on_a_trained_run():
 
 
 def test_weightless_settings_may_change_for_a_warm_start_only():
-    """ffc's decoder upsampling changes the network but no weight: a warm start (--init_from)
-    may change it, resuming or evaluating a run may not (its fills would change)."""
+    """ffc's decoder upsampling and its loss weights shape no weight: a warm start (--init_from,
+    a fine-tune) may change them, resuming or evaluating a run may not (its training or its
+    fills would change)."""
     import json
 
     old = json.loads(dataclasses.replace(config.make("ffc", upsample="nearest"), image_size=256,
                                          hole_size=96).to_json())
-    new = dataclasses.replace(config.make("ffc", upsample="bilinear"), image_size=256,
-                              hole_size=96)
+    new = dataclasses.replace(config.make("ffc", upsample="bilinear", adversarial_weight=0.03,
+                                          feature_weight=0.2, r1_gamma=0.0),
+                              image_size=256, hole_size=96)
     assert config.architecture_changes(old, new, weights_only=True) == []
-    assert config.architecture_changes(old, new) == ["upsample: nearest there, bilinear now"]
+    assert config.architecture_changes(old, new) == [
+        "adversarial_weight: 0.01 there, 0.03 now", "feature_weight: 1.0 there, 0.2 now",
+        "r1_gamma: 0.001 there, 0.0 now", "upsample: nearest there, bilinear now"]
     wider = dataclasses.replace(config.make("ffc", filters=32), image_size=256, hole_size=96)
     assert config.architecture_changes(old, wider, weights_only=True) == [
         "filters: 24 there, 32 now"]

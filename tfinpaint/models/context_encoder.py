@@ -103,7 +103,8 @@ class ContextEncoderSettings:
     filters: int = setting(64, "the encoder's first width (article: 64, 64, 128, 256, 512 "
                            "channels down to 4x4, the decoder back up)", lower=1)
     bottleneck: int = setting(4000, "bottleneck channels (article: 4000)", lower=1)
-    alpha: float = setting(0.001, hparams.ALPHA_HELP, lower=0.0, upper=1.0)
+    alpha: float = setting(0.001, hparams.ALPHA_HELP, lower=0.0, upper=1.0,
+                           weightless=True)
     d_filters: int = setting(64, "the PatchGAN discriminator's first width (doubling)", lower=1)
 
 

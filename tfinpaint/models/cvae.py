@@ -214,10 +214,10 @@ class CVAESettings:
     latent_dim: int = setting(16, "latent size (thesis: 1024; see tfinpaint/models/cvae.py)",
                               lower=1)
     kl_weight: float = setting(1e-4, "weight of KL(recognition || prior) (see "
-                               "tfinpaint/models/cvae.py)", lower=0.0)
+                               "tfinpaint/models/cvae.py)", lower=0.0, weightless=True)
     mean_weight: float = setting(1.0, "weight of the deterministic path: the reconstruction of "
                                  "the default fill, decoded at the prior mean (0: plain CVAE)",
-                                 lower=0.0)
+                                 lower=0.0, weightless=True)
     kernel_size: int = setting(3, hparams.KERNEL_HELP, lower=1)
     filters: int = setting(32, hparams.WIDTHS_HELP, lower=1)
 

@@ -230,11 +230,12 @@ class FFCSettings:
     global_ratio: float = setting(0.75, "ffc: share of the block channels in the global "
                                   "(Fourier) branch (LaMa: 0.75)", lower=0.0, upper=1.0)
     adversarial_weight: float = setting(0.01, "ffc: weight of the non-saturating adversarial "
-                                        "loss beside the reconstruction loss (1)", lower=0.0)
+                                        "loss beside the reconstruction loss (1)", lower=0.0,
+                                        weightless=True)
     feature_weight: float = setting(1.0, "ffc: weight of discriminator feature matching",
-                                    lower=0.0)
+                                    lower=0.0, weightless=True)
     r1_gamma: float = setting(0.001, "ffc: R1 penalty weight on real images (LaMa: 0.001)",
-                              lower=0.0)
+                              lower=0.0, weightless=True)
     d_filters: int = setting(32, "ffc: the PatchGAN discriminator's first width (doubling)",
                              lower=1)
     upsample: str = setting("bilinear", "ffc: the decoder's 2x upsampling before each conv "

@@ -101,7 +101,8 @@ class GANSettings:
                          "(Table 3.7: 6)", lower=1)
     filters: int = setting(64, "width of the conv generator's layers (Table 3.7: 64)", lower=1)
     kernel_size: int = setting(5, hparams.KERNEL_HELP, lower=1)
-    alpha: float = setting(0.001, hparams.ALPHA_HELP, lower=0.0, upper=1.0)
+    alpha: float = setting(0.001, hparams.ALPHA_HELP, lower=0.0, upper=1.0,
+                           weightless=True)
     global_discriminator: bool = setting(False, "add a whole-image discriminator (the model then "
                                          "takes one image size)")
     d_filters: int = setting(64, "discriminator width (Table 3.8: 64)", lower=1)

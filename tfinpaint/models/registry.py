@@ -37,8 +37,9 @@ def setting(default, help, *, lower=None, upper=None, choices=None, group="model
     declaration for the dataclass, the flag and the checks). `default_text` says what a None
     default means; `fill_only`: a method setting that acts only when filling (the DCGAN's
     latent search), so a trained run may be evaluated or exported with another value;
-    `weightless`: a setting that changes the network but none of its weights (the ffc decoder's
-    upsampling), so a run may start from weights trained with another value (--init_from)."""
+    `weightless`: a setting that shapes no weight (a loss weight; the ffc decoder's upsampling),
+    so a run may start from weights trained with another value (--init_from: a fine-tune with
+    other loss weights), though a run folder still resumes only with its own."""
     return dataclasses.field(default=default, metadata=dict(
         help=help, lower=lower, upper=upper, choices=choices, group=group,
         default_text=default_text, fill_only=fill_only, weightless=weightless))
