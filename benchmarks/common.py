@@ -13,9 +13,11 @@ def machine():
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    from tfinpaint.precision import cpu_has_native_bf16
+
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
     return {"cpu": cpu, "cores": os.cpu_count(), "gpus": gpus, "python": platform.python_version(),
-            "tensorflow": tf.__version__}
+            "tensorflow": tf.__version__, "native_bf16": cpu_has_native_bf16()}
 
 
 def command():

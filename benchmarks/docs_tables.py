@@ -49,7 +49,8 @@ def exists(name):
 
 def machine_text(m):
     gpus = ", ".join(m.get("gpus") or []) or "no GPU"
-    return (f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {gpus}, Python "
+    bf16 = {True: " (native bf16)", False: " (no native bf16)"}.get(m.get("native_bf16"), "")
+    return (f"{m.get('cpu', '?')}{bf16}, {m.get('cores', '?')} cores, {gpus}, Python "
             f"{m.get('python', '?')}, TensorFlow {m.get('tensorflow', '?')}")
 
 
@@ -384,10 +385,12 @@ def photo_ffc_margins(*files):
 
 
 @table("photo_regions", "photo_protocol.json", "photo_ffc.json", "photo_ffc_regions.json",
-       "photo_ffc_x2.json", "photo_ffc_regions_x2.json", "photo_resolution_bound.json")
+       "photo_ffc_regions_512.json", "photo_ffc_x2.json", "photo_ffc_regions_x2.json",
+       "photo_resolution_bound.json")
 def photo_regions(*files):
-    """Whole-photo against region-by-region fills, at 768x512 and 1536x1024 (Kodak x2), and the
-    region-by-region fill made at 768x512 and enlarged (photo_resolution_bound.py)."""
+    """Whole-photo against region-by-region fills (working size 768, and 512), at 768x512 and
+    1536x1024 (Kodak x2), and the region-by-region fill made at 768x512 and enlarged
+    (photo_resolution_bound.py)."""
     bound = load(files[-1])
     rows = [r for f in files[:-1] for r in load(f)["rows"] if r["set"].startswith("kodak")]
     get = {(r["set"], r["family"], r["method"]): r for r in rows}
@@ -399,6 +402,8 @@ def photo_regions(*files):
     body = []
     for method, name in (("ffc", "ffc, whole photo at once"),
                          ("ffc_regions", "ffc, region by region (`tfinpaint fill`)"),
+                         ("ffc_regions_512", "ffc, region by region at a working size of 512 "
+                          "(`--working=512`)"),
                          (small, "ffc, region by region at 768x512, the fill enlarged (the "
                           "same fill at any size)"),
                          ("biharmonic", label("biharmonic"))):
@@ -406,9 +411,9 @@ def photo_regions(*files):
         for fam in FAMILIES:
             r = None if method == small else get.get(("kodak", fam, method))
             line.append("" if r is None else f"{r['hole_psnr']:.2f}")
-        x2 = get[("kodak_x2", "medium", method)]["hole_psnr"]
-        line.append(f"{x2:.2f}")
-        if method == "biharmonic":
+        x2 = get.get(("kodak_x2", "medium", method), {}).get("hole_psnr")
+        line.append("" if x2 is None else f"{x2:.2f}")
+        if method == "biharmonic" or x2 is None:
             line.append("")
         else:
             one = get[("kodak", "medium", method)]["hole_psnr"] - \
@@ -416,25 +421,33 @@ def photo_regions(*files):
             two = x2 - get[("kodak_x2", "medium", "biharmonic")]["hole_psnr"]
             line.append(f"{one:+.2f} -> {two:+.2f} (shrinks {one - two:.2f})")
         body.append(line)
+    hole_psnr = lambda fam, method: get[("kodak", fam, method)]["hole_psnr"]  # noqa: E731
+    shifts = " / ".join(f"{hole_psnr(fam, 'ffc_regions_512') - hole_psnr(fam, 'ffc_regions'):+.2f}"
+                        for fam in FAMILIES)
     return markdown(header, body) + "\n\n" + caption(
         files, "Hole PSNR (dB). Kodak x2: the photos enlarged twice (bicubic), masks with them. "
         "Region by region: each hole region's crop filled at up to 768 px on its longer side "
-        "(tfinpaint.regions), as `tfinpaint fill` and the page do. The same fill at any size: "
+        "(tfinpaint.regions), as `tfinpaint fill` and the page do; at up to 512 px, closer to "
+        f"the 256-px training crops, the fill changes by {shifts} dB (thin, medium, thick, "
+        "object), so 768 stays the default. The same fill at any size: "
         "the x2 photo and hole shrunk to 768x512, filled region by region, the fill enlarged "
         "(bicubic, as the photos were) into the hole: what a model that does not depend on the "
         "size would give.")
 
 
-@table("photo_times", *PHOTO_FILES, optional=PHOTO_OPTIONAL)
+@table("photo_times", *PHOTO_FILES, optional=PHOTO_OPTIONAL + ("photo_ffc_kodak_avx2.json",))
 def photo_times(*files):
+    """ms per photo of every method; rows from a machine whose CPU lacks native bf16 (another
+    kind than the one the rest was measured on) are rows of their own, marked."""
+    rows = [(r, load(f)["machine"].get("native_bf16") is False) for f in files
+            for r in load(f)["rows"]]
     header = ["method", *(f"{SETS[s]}: ms per photo (fastest-slowest family)" for s in SETS)]
     body = []
-    methods = list(dict.fromkeys(r["method"] for f in files for r in load(f)["rows"]))
-    for m in methods:
-        line = [label(m)]
+    for m, other in dict.fromkeys((r["method"], other) for r, other in rows):
+        line = [label(m) + (" (another machine: a CPU without native bf16)" if other else "")]
         for s in SETS:
-            ms = [r["ms_per_image"] for f in files for r in load(f)["rows"]
-                  if r["method"] == m and r["set"] == s]
+            ms = [r["ms_per_image"] for r, o in rows
+                  if r["method"] == m and o == other and r["set"] == s]
             line.append(f"{min(ms):,.0f}-{max(ms):,.0f}" if ms else "")
         body.append(line)
     return markdown(header, body) + "\n\n" + caption(files)
@@ -525,14 +538,21 @@ def speed_epochs(*files):
         "the timed epochs.")
 
 
-@table("bf16_probe", "speed_cpu_bf16_probe.json")
-def bf16_probe(f):
-    d = load(f)
+@table("bf16_probe", "speed_cpu_bf16_probe.json", "precision_step_cpu.json")
+def bf16_probe(cars, photo):
+    """bf16 against float32 where the CPU has no native bf16: a cars step (speed.py) and the
+    photo model's step (precision_step.py), each in images/s."""
+    d = load(cars)
     got = {s["precision"]: s["project"] for s in d["steps"]}
+    rows = [("`conv` (32x32 cars)", got["float32"], got["mixed_bfloat16"], d["native_bf16"])]
+    p = load(photo)
+    per_s = {r["precision"]: p["batch_size"] / r["s_per_step"] for r in p["rows"]}
+    rows.append((f"`{p['method']}` ({p['size']}x{p['size']} photos, batch {p['batch_size']})",
+                 per_s["float32"], per_s["mixed_bfloat16"], p["machine"]["native_bf16"]))
     header = ["method", "images/s float32", "images/s bf16", "bf16 / float32", "native bf16"]
-    body = [["`conv`", fmt(got["float32"], ".1f"), fmt(got["mixed_bfloat16"], ".1f"),
-             fmt(got["mixed_bfloat16"] / got["float32"], ".2f"), str(d["native_bf16"])]]
-    return markdown(header, body) + "\n\n" + caption([f])
+    body = [[name, fmt(f32, ".2f" if f32 < 10 else ".1f"), fmt(bf, ".2f" if bf < 10 else ".1f"),
+             fmt(bf / f32, ".2f"), str(native)] for name, f32, bf, native in rows]
+    return markdown(header, body) + "\n\n" + caption([cars, photo])
 
 
 @table("hole_makers", "speed_cpu_zen4_steps.json", "speed_photos_cpu.json")

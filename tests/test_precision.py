@@ -71,3 +71,16 @@ def test_auto_says_what_it_chose():
     text = precision.describe("auto")
     assert "--precision=auto" in text and precision.resolve("auto") in text
     assert precision.describe("float32") == "precision float32"
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="a CPU-only check")
+def test_bf16_on_a_cpu_without_native_bf16_is_called_out(monkeypatch):
+    """Emulated bf16 is several times slower than float32: an explicit mixed_bfloat16 says so in
+    the run's log, auto picks float32 there, and where bf16 is native nothing is said."""
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert "WARNING" in precision.describe("mixed_bfloat16")
+    assert precision.resolve("auto") == "float32"
+    assert precision.describe("float32") == "precision float32"
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.describe("mixed_bfloat16") == "precision mixed_bfloat16"
+    assert precision.resolve("auto") == "mixed_bfloat16"

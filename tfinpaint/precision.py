@@ -54,10 +54,22 @@ def apply(name):
     return policy
 
 
+def emulated_bf16(policy):
+    """Whether `policy` computes in bf16 on a CPU-only machine without native bf16, where
+    TensorFlow emulates it, several times slower than float32 (docs/evaluation.md#speed:
+    benchmarks/precision_step.py)."""
+    return (policy == "mixed_bfloat16" and not tf.config.list_physical_devices("GPU")
+            and not cpu_has_native_bf16())
+
+
 def describe(name):
     """What --precision=`name` trains in here, and why (for the run's log)."""
     policy = resolve(name)
     if name != "auto":
+        if emulated_bf16(policy):
+            return (f"precision {policy}; WARNING: this CPU has no native bf16 (AVX512_BF16 or "
+                    "AMX), so bf16 is emulated and training is several times slower than in "
+                    "float32: --precision=auto picks float32 here")
         return f"precision {policy}"
     if tf.config.list_physical_devices("GPU"):
         why = "a GPU with float16" if policy == "mixed_float16" else "a GPU without fast float16"

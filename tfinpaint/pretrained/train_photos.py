@@ -8,13 +8,19 @@ the photo hole families, first at 128x128 (four times the images per second), th
 starting from the first phase's weights (--init_from), then longer at 256x256 with bilinear
 upsampling in the decoder (the first two phases' nearest upsampling left an 8-pixel grid in wide
 fills; the weights carry over unchanged), then a second cosine cycle from a third of the learning
-rate. Then the generator's weights go to tfinpaint/pretrained/photos/ with their manifest. On this
-project's machine (2 CPU cores) the phases take about 42, 42, 95 and 93 minutes alone: over four
+rate. Then the generator's weights go to tfinpaint/pretrained/photos/ with their manifest. On the
+2-core AVX512_BF16 machine they were trained on, the phases take about 42, 42, 95 and 93 minutes alone: over four
 and a half hours, over the two hours aimed at. The shipped weights' third phase was stopped after
 25 of its 30 epochs (its cosine learning rate by then 7% of its start), and their fourth phase
 started from that generator as shipped (`--init_from=pretrained:photos`: a fresh discriminator),
 where this command carries the third phase's discriminator over too (see the manifest and
 docs/evaluation.md).
+
+Precision is --precision=auto: bf16 where the CPU has it natively (AVX512_BF16 or AMX, as on the
+machine the shipped weights were trained on), float32 elsewhere: emulated bf16 is several times
+slower than float32 (docs/evaluation.md#speed). On a 2-core AVX2-only CPU even float32 takes
+about 9 s per 256-px step against about 1 s in bf16 on the machine above, so there the phases take
+days, not hours.
 """
 import os
 import subprocess
@@ -30,7 +36,7 @@ flags.DEFINE_boolean("package", True, "Package the last phase into the package w
 FLAGS = flags.FLAGS
 
 COMMON = ["--method=ffc", "--dataset=photos", "--holes_kind=photo", "--holes=data",
-          "--precision=mixed_bfloat16", "--mode=train", "--seed=0"]
+          "--precision=auto", "--mode=train", "--seed=0"]
 # (run folder, its flags): 128-pixel crops for most of the budget, then 256.
 PHASES = [
     ("ffc128", ["--image_size=128", "--batch_size=16", "--epochs=20", "--steps_per_epoch=250",
