@@ -546,7 +546,7 @@ def bf16_probe(cars, photo):
     got = {s["precision"]: s["project"] for s in d["steps"]}
     rows = [("`conv` (32x32 cars)", got["float32"], got["mixed_bfloat16"], d["native_bf16"])]
     p = load(photo)
-    per_s = {r["precision"]: p["batch_size"] / r["s_per_step"] for r in p["rows"]}
+    per_s = {r["precision"]: r["images_per_s"] for r in p["rows"]}
     rows.append((f"`{p['method']}` ({p['size']}x{p['size']} photos, batch {p['batch_size']})",
                  per_s["float32"], per_s["mixed_bfloat16"], p["machine"]["native_bf16"]))
     header = ["method", "images/s float32", "images/s bf16", "bf16 / float32", "native bf16"]

@@ -1,7 +1,7 @@
 """What one training step of the photo model costs in each precision on this machine: ffc's
 compiled Keras train_function (generator and discriminator updates, as tfinpaint.main runs it) on
-one batch already in memory, the precisions taking turns inside every round (the median round),
-and each as a ratio to float32 measured in the same run. On a CPU without native bf16 (no
+one batch already in memory, the precisions taking turns inside every round (speed.interleaved:
+warm-up, then the median round), each step time as a ratio to float32's in the same run. On a CPU without native bf16 (no
 AVX512_BF16 or AMX) TensorFlow emulates bf16: this is the number that says what that costs.
 
     python benchmarks/precision_step.py --data_dir=../shared/data
@@ -16,7 +16,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tfinpaint.quiet  # noqa: E402,F401  (first: hides TensorFlow's start-up lines)
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
@@ -39,26 +38,18 @@ def runner(policy, batch):
                       batch_size=FLAGS.batch_size, precision=policy)
     cfg = cfg.resolve(build.splits(cfg))
     precision.apply(policy)
-    run = speed.step_runner(build.model(cfg), tf.data.Dataset.from_tensors(batch).repeat())
-    run(1)  # traces and compiles
-    return run
+    return speed.step_runner(build.model(cfg), tf.data.Dataset.from_tensors(batch).repeat())
 
 
 def main(argv):
     del argv
     images = tf.random.stateless_uniform([FLAGS.batch_size, FLAGS.size, FLAGS.size, 3], [0, 0])
     batch = (images, HoleMaker(12, seed=0, kind="photo")(images, seed=tf.constant([0, 1])))
-    runners = {p: runner(p, batch) for p in FLAGS.precisions}
-    times = {p: [] for p in runners}
-    for _ in range(FLAGS.rounds):
-        for p, run in runners.items():
-            start = time.perf_counter()
-            run(FLAGS.steps)
-            times[p].append((time.perf_counter() - start) / FLAGS.steps)
-    reference = float(np.median(times[FLAGS.precisions[0]]))
-    rows = [{"precision": p, "s_per_step": float(np.median(t)), "rounds": t,
-             "ratio_to_" + FLAGS.precisions[0]: float(np.median(t)) / reference}
-            for p, t in times.items()]
+    per_s = speed.interleaved({p: runner(p, batch) for p in FLAGS.precisions}, FLAGS.steps,
+                              FLAGS.rounds, FLAGS.batch_size)
+    reference = per_s[FLAGS.precisions[0]]
+    rows = [{"precision": p, "images_per_s": v, "s_per_step": FLAGS.batch_size / v,
+             "ratio_to_" + FLAGS.precisions[0]: reference / v} for p, v in per_s.items()]
     m = machine()
     print(f"{FLAGS.method} step, {FLAGS.size}x{FLAGS.size}, batch {FLAGS.batch_size}; {m['cpu']}, "
           f"{m['cores']} cores, native bf16: {m['native_bf16']}")

@@ -9,8 +9,8 @@ starting from the first phase's weights (--init_from), then longer at 256x256 wi
 upsampling in the decoder (the first two phases' nearest upsampling left an 8-pixel grid in wide
 fills; the weights carry over unchanged), then a second cosine cycle from a third of the learning
 rate. Then the generator's weights go to tfinpaint/pretrained/photos/ with their manifest. On the
-2-core AVX512_BF16 machine they were trained on, the phases take about 42, 42, 95 and 93 minutes alone: over four
-and a half hours, over the two hours aimed at. The shipped weights' third phase was stopped after
+2-core AVX512_BF16 machine they were trained on, the phases take about 42, 42, 95 and 93 minutes
+alone: over four and a half hours, over the two hours aimed at. The shipped weights' third phase was stopped after
 25 of its 30 epochs (its cosine learning rate by then 7% of its start), and their fourth phase
 started from that generator as shipped (`--init_from=pretrained:photos`: a fresh discriminator),
 where this command carries the third phase's discriminator over too (see the manifest and
@@ -19,8 +19,8 @@ docs/evaluation.md).
 Precision is --precision=auto: bf16 where the CPU has it natively (AVX512_BF16 or AMX, as on the
 machine the shipped weights were trained on), float32 elsewhere: emulated bf16 is several times
 slower than float32 (docs/evaluation.md#speed). On a 2-core AVX2-only CPU even float32 takes
-about 9 s per 256-px step against about 1 s in bf16 on the machine above, so there the phases take
-days, not hours.
+6.5-9 s per 256-px step against about 1 s in bf16 on the machine above, so there the phases take
+more than a day, not hours.
 """
 import os
 import subprocess
